@@ -1,0 +1,5 @@
+"""Custom Keras layers of astrozoo (all registered under the package "astrozoo")."""
+
+from astrozoo.layers.cianna import CiannaGroupNorm, CiannaLeakyReLU
+
+__all__ = ["CiannaGroupNorm", "CiannaLeakyReLU"]
