@@ -1,0 +1,3 @@
+"""Evaluation: confusion matrices, detection mAP, occlusion maps."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Custom Keras losses of astrozoo (all registered under the package "astrozoo")."""
+
+__all__ = []
