@@ -58,7 +58,7 @@ def test_train_resumes_after_sigkill(tmp_path):
     log = out / "log.csv"
     deadline = time.time() + 240
     while time.time() < deadline:
-        if log.exists() and len(_epochs(log)) >= 1:
+        if log.exists() and len(_epochs(log)) >= 1 and (out / "model.keras").exists():
             break
         if proc.poll() is not None:
             pytest.fail("training ended before it could be interrupted:\n" + proc.stdout.read())
