@@ -17,7 +17,10 @@ and :func:`gz2_preset` (``get_preset(name)``). The detection datasets reuse
 """
 
 import copy
+import importlib
+import os
 import random
+import sys
 import threading
 
 import numpy as np
@@ -35,6 +38,27 @@ __all__ = [
     "map_numpy",
     "PRESETS",
 ]
+
+
+def import_albumentations():
+    """Import Albumentations without its PyPI update check and without torch.
+
+    ``import albumentations`` imports ``albumentations.pytorch`` (and so torch,
+    seconds of start-up) when torch is installed, and asks PyPI for a newer
+    version. Neither is needed for tf.data pipelines; ``albumentations.pytorch``
+    stays importable explicitly afterwards.
+    """
+    if "albumentations" in sys.modules:
+        return sys.modules["albumentations"]
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    blocked = "albumentations.pytorch" not in sys.modules
+    if blocked:
+        sys.modules["albumentations.pytorch"] = None  # makes its optional import fail fast
+    try:
+        return importlib.import_module("albumentations")
+    finally:
+        if blocked and sys.modules.get("albumentations.pytorch", 0) is None:
+            del sys.modules["albumentations.pytorch"]
 
 
 def _seed_stream(seed):
@@ -127,10 +151,9 @@ def map_numpy(ds, fn, *, seed=None, batched=False, output_signature=None, num_pa
 
 
 def _is_albumentations(t):
-    try:
-        import albumentations as A
-    except ImportError:  # pragma: no cover
-        return False
+    if "albumentations" not in sys.modules:
+        return False  # nobody could have built a transform without importing it
+    A = sys.modules["albumentations"]
     return isinstance(t, (A.BaseCompose, A.BasicTransform))
 
 
@@ -223,8 +246,7 @@ def asirra_preset(image_size=(128, 128), *, scale=(0.3, 1.3), translate=0.3, rot
     +-10 degrees, black border), ToGray (p 0.02), ColorJitter (brightness,
     contrast, saturation 0.8-1.2, hue +-0.15). The output keeps ``image_size``.
     """
-    import albumentations as A
-
+    A = import_albumentations()
     del image_size  # the transforms keep the input size; accepted for a uniform preset signature
     return A.Compose(
         [
@@ -245,8 +267,7 @@ def cifar10_preset(image_size=(32, 32), **kwargs):
 def gz2_preset(image_size=None, *, rot90=True):
     """The Galaxy Zoo augmentation: horizontal and vertical flips (p 0.5 each) and,
     with ``rot90``, a random multiple of 90 degrees (galaxies have no up)."""
-    import albumentations as A
-
+    A = import_albumentations()
     del image_size
     ts = [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
     if rot90:

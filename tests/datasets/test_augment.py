@@ -1,4 +1,4 @@
-import albumentations as A
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -98,6 +98,7 @@ def test_callable_transform_and_bad_transform():
 
 
 def test_albumentations_fn_thread_copies_share_seed_semantics():
+    A = AUG.import_albumentations()
     fn = AUG.AlbumentationsImageFn(A.Compose([A.HorizontalFlip(p=0.5)]))
     img = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     outs = {fn(img, seed=s).tobytes() for s in range(20)}
