@@ -76,7 +76,9 @@ def map_numpy(ds, fn, *, seed=None, batched=False, output_signature=None, num_pa
             example with numpy arrays (one per component) and an integer seed that is
             a deterministic function of ``seed``, the epoch and the example's position.
             It must be thread-safe (build per-thread state from ``seed``, as
-            :class:`AlbumentationsImageFn` does).
+            :class:`AlbumentationsImageFn` does). With ``batched=True``, an
+            ``fn.apply_batch(*batch_arrays, seed=int)`` method, when present, is
+            called once per batch instead (seeding once per batch is cheaper).
         seed: integer seed of the whole mapping; ``None`` for a non-reproducible stream.
         batched: the elements are batches; ``fn`` is then called on each example of
             the batch and the results are stacked (so every output must keep one
@@ -122,9 +124,15 @@ def map_numpy(ds, fn, *, seed=None, batched=False, output_signature=None, num_pa
             )
         return [np.asarray(o, dtype=d.as_numpy_dtype) for o, d in zip(out, out_dtypes)]
 
+    batch_fn = getattr(fn, "apply_batch", None) if batched else None
+
     def np_fn(s, *arrays):
         if not batched:
             return call_one(arrays, s)
+        if batch_fn is not None:
+            out = batch_fn(*arrays, seed=int(s) & 0xFFFFFFFFFFFFFFFF)
+            out = (out,) if not isinstance(out, (tuple, list)) else tuple(out)
+            return [np.asarray(o, dtype=d.as_numpy_dtype) for o, d in zip(out, out_dtypes)]
         n = arrays[0].shape[0]
         seeds = np.random.SeedSequence(int(s) & 0xFFFFFFFFFFFFFFFF).generate_state(n, dtype=np.uint32)
         results = [call_one([a[i] for a in arrays], seeds[i]) for i in range(n)]
@@ -194,6 +202,20 @@ class AlbumentationsImageFn:
 
     def __call__(self, image, *others, seed):
         out = self.apply(image, seed)
+        return (out, *others) if others else out
+
+    def apply_batch(self, images, *others, seed):
+        """Transform a batch with one random state seeded once (deterministic per batch seed)."""
+        t = self._get()
+        if self.is_albumentations:
+            t.set_random_state(np.random.default_rng(seed), random.Random(seed))
+            out = [t(image=img)["image"] for img in images]
+        else:
+            rng = np.random.default_rng(seed)
+            out = [t(img, rng) for img in images]
+        if not out:
+            return (images, *others) if others else images
+        out = np.stack(out)
         return (out, *others) if others else out
 
 

@@ -68,8 +68,8 @@ def test_asirra_preset_through_tfdata_is_seeded():
     x, y = _images(16, 32)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     a, _ = _collect(AUG.augment_images(ds, "asirra", seed=3))
-    b, _ = _collect(AUG.augment_images(ds, AUG.asirra_preset((32, 32)), seed=3))
-    np.testing.assert_array_equal(a, b)
+    b, _ = _collect(AUG.augment_images(ds, AUG.asirra_preset((32, 32)), seed=3, num_parallel_calls=1))
+    np.testing.assert_array_equal(a, b)  # parallel (AUTOTUNE) == sequential for one seed
     assert a.shape == x.shape and a.dtype == np.uint8
     assert np.mean(a != x) > 0.5  # the affine + jitter change almost every pixel
 
