@@ -1,5 +1,7 @@
 """tf.data pipelines for the datasets of the course."""
 
 from astrozoo.datasets._idx import read_idx
+from astrozoo.datasets.detection_augment import DetectionAugmenter, voc_detection_preset
+from astrozoo.datasets.voc import VOC_CLASSES, parse_voc_xml, read_voc_index, voc
 
-__all__ = ["read_idx"]
+__all__ = ["DetectionAugmenter", "VOC_CLASSES", "parse_voc_xml", "read_idx", "read_voc_index", "voc", "voc_detection_preset"]

@@ -1,3 +1,5 @@
 """Evaluation: confusion matrices, detection mAP, occlusion maps."""
 
-__all__ = []
+from astrozoo.evaluation.detection_map import average_precision, coco_map, voc_map
+
+__all__ = ["average_precision", "coco_map", "voc_map"]
