@@ -364,3 +364,30 @@ def build_pipeline(
         with_difficult=with_difficult,
         with_ids=with_ids,
     )
+
+
+def crop_and_resize_boxes(boxes, height, width, crop_size):
+    """``tf.image.crop_and_resize`` box coordinates for continuous ``xyxy`` pixel boxes.
+
+    ``crop_and_resize`` puts its first and last samples *on* the box edges, in
+    pixel-centre coordinates normalised by ``size - 1``. To cut a box the way a
+    resize of just that region would (samples at the centres of the output
+    pixels), the edges are moved half an output pixel inwards and half an input
+    pixel back. Works on NumPy arrays and TF tensors; returns ``(n, 4)`` yxyx.
+    """
+    ch, cw = crop_size
+    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    sx, sy = (x1 - x0) / cw, (y1 - y0) / ch
+    first_x, last_x = x0 + 0.5 * sx - 0.5, x1 - 0.5 * sx - 0.5
+    first_y, last_y = y0 + 0.5 * sy - 0.5, y1 - 0.5 * sy - 0.5
+    hn = max(height - 1, 1) if isinstance(height, (int, float)) else height - 1
+    wn = max(width - 1, 1) if isinstance(width, (int, float)) else width - 1
+    parts = [first_y / hn, first_x / wn, last_y / hn, last_x / wn]
+    try:
+        import tensorflow as tf
+
+        if any(tf.is_tensor(p) for p in parts):
+            return tf.stack(parts, axis=1)
+    except ImportError:  # pragma: no cover
+        pass
+    return np.stack(parts, axis=1).astype(np.float32)
