@@ -16,14 +16,16 @@ import numpy as np
 
 logger = logging.getLogger("astrozoo.datasets")
 
-#: Normalisations of the images, keyed by the name accepted by ``normalization=``.
-#: ``"cianna"`` is what CIANNA's networks (darknet19 / yolo_cianna weights) were
-#: trained with: ``(pixel - 100) / 155``.
-NORMALIZATIONS = {
-    "cianna": (100.0, 155.0),
-    "unit": (0.0, 255.0),
-    None: (0.0, 1.0),
-}
+
+
+def check_rescale(rescale):
+    """``rescale`` as the other loaders take it (``astrozoo.datasets.RESCALE_MODES``)."""
+    from astrozoo.datasets._common import RESCALE_MODES
+
+    if not (rescale is None or callable(rescale) or rescale in RESCALE_MODES):
+        raise ValueError(
+            f"`rescale` should be one of {sorted(RESCALE_MODES)}, None or a callable. Received: rescale={rescale!r}"
+        )
 
 
 @dataclasses.dataclass
@@ -134,10 +136,11 @@ def report_index(index, name):
     if index.skipped_images:
         shown = ", ".join(f"{os.path.basename(p)} ({r})" for p, r in index.skipped_images[:5])
         more = "" if len(index.skipped_images) <= 5 else f" and {len(index.skipped_images) - 5} more"
-        warnings.warn(
-            f"{name}: skipped {len(index.skipped_images)} unreadable image(s): {shown}{more}.",
-            stacklevel=3,
-        )
+        from astrozoo.datasets._common import CorruptFilesWarning
+
+        msg = f"{name}: skipped {len(index.skipped_images)} unreadable image(s): {shown}{more}."
+        warnings.warn(msg, CorruptFilesWarning, stacklevel=3)
+        logger.warning(msg)
     if index.clipped_boxes or index.dropped_boxes:
         logger.warning(
             "%s: %d box(es) reached outside their image and were clipped; %d box(es) with zero "
@@ -148,7 +151,7 @@ def report_index(index, name):
         )
 
 
-def check_common_args(split, batch_size, image_size, bounding_box_format, normalization, max_boxes):
+def check_common_args(split, batch_size, image_size, bounding_box_format, rescale, max_boxes):
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"`batch_size` should be a positive integer or None. Received: batch_size={batch_size!r}")
     image_size = normalize_image_size(image_size)
@@ -168,10 +171,7 @@ def check_common_args(split, batch_size, image_size, bounding_box_format, normal
             f"`bounding_box_format` should be one of {formats}. "
             f"Received: bounding_box_format={bounding_box_format!r}"
         )
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(
-            f"`normalization` should be one of {tuple(NORMALIZATIONS)}. Received: normalization={normalization!r}"
-        )
+    check_rescale(rescale)
     if max_boxes is not None and (not isinstance(max_boxes, int) or max_boxes < 1):
         raise ValueError(f"`max_boxes` should be a positive integer or None. Received: max_boxes={max_boxes!r}")
     return image_size
@@ -264,16 +264,16 @@ def finalize(
     batch_size,
     image_size,
     bounding_box_format,
-    normalization,
+    rescale,
     max_boxes,
     with_difficult,
     with_ids=False,
 ):
-    """Convert boxes, pad with -1, batch, normalise, prefetch."""
+    """Convert boxes, pad with -1, batch, rescale, prefetch."""
     import keras
     import tensorflow as tf
 
-    offset, scale = NORMALIZATIONS[normalization]
+    from astrozoo.datasets._common import rescale_images
 
     def to_output(e):
         boxes = tf.reshape(tf.cast(e["boxes"], tf.float32), [-1, 4])
@@ -286,7 +286,7 @@ def finalize(
             boxes = keras.utils.bounding_boxes.convert_format(
                 boxes, source="xyxy", target=bounding_box_format, height=shape[0], width=shape[1]
             )
-        image = (tf.cast(e["image"], tf.float32) - offset) / scale
+        image = rescale_images(e["image"], rescale)
         y = {"boxes": boxes, "classes": classes}
         if with_difficult:
             y["difficult"] = difficult
@@ -322,7 +322,7 @@ def build_pipeline(
     seed,
     cache,
     bounding_box_format,
-    normalization,
+    rescale,
     max_boxes,
     with_difficult,
     with_ids=False,
@@ -359,7 +359,7 @@ def build_pipeline(
         batch_size=batch_size,
         image_size=image_size,
         bounding_box_format=bounding_box_format,
-        normalization=normalization,
+        rescale=rescale,
         max_boxes=max_boxes,
         with_difficult=with_difficult,
         with_ids=with_ids,

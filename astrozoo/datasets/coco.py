@@ -171,7 +171,7 @@ def coco(
     seed=None,
     cache=True,
     bounding_box_format="xyxy",
-    normalization="cianna",
+    rescale="cianna",
     max_boxes=None,
     include_crowd=True,
     with_difficult=True,
@@ -193,7 +193,7 @@ def coco(
         image_dir: folder of the images named in the JSON file.
         data_dir: COCO root folder (JSON source) or TFDS data directory (TFDS source).
         batch_size, image_size, resize_mode, augment, shuffle, seed, cache,
-        bounding_box_format, normalization, max_boxes, with_difficult, with_info:
+        bounding_box_format, rescale, max_boxes, with_difficult, with_info:
             as in :func:`astrozoo.datasets.voc`. For augmentation, the ``"voc"`` preset
             works on COCO too (CIANNA's COCO recipe is the VOC one with larger translations).
         include_crowd: keep crowd regions (flagged difficult, so ignored by the metrics).
@@ -204,7 +204,7 @@ def coco(
         :class:`DetectionIndex` for a JSON source, a dict for TFDS).
     """
     image_size = _detection.check_common_args(
-        split, batch_size, image_size, bounding_box_format, normalization, max_boxes
+        split, batch_size, image_size, bounding_box_format, rescale, max_boxes
     )
     if resize_mode not in ("stretch", "letterbox"):
         raise ValueError(f"`resize_mode` should be 'stretch' or 'letterbox'. Received: resize_mode={resize_mode!r}")
@@ -242,7 +242,7 @@ def coco(
         seed=seed,
         cache=cache,
         bounding_box_format=bounding_box_format,
-        normalization=normalization,
+        rescale=rescale,
         max_boxes=max_boxes,
         with_difficult=with_difficult,
         num_examples=n,

@@ -334,7 +334,7 @@ def voc(
     seed=None,
     cache=True,
     bounding_box_format="xyxy",
-    normalization="cianna",
+    rescale="cianna",
     max_boxes=None,
     class_names=None,
     with_difficult=True,
@@ -371,8 +371,9 @@ def voc(
         cache: ``True`` (memory), a file path prefix (disk), or ``False``.
         bounding_box_format: output box format (``"xyxy"``, ``"yxyx"``, ``"xywh"``,
             ``"center_xywh"``, ``"rel_yxyx"``, ...; see ``keras.utils.bounding_boxes``).
-        normalization: ``"cianna"`` (``(x - 100) / 155``, what darknet19 / yolo_cianna
-            CIANNA weights expect), ``"unit"`` (``x / 255``) or ``None`` (0..255 floats).
+        rescale: ``"cianna"`` (``(x - 100) / 155``, what darknet19 / yolo_cianna with
+            CIANNA weights expect), ``"unit"`` (``x / 255``), ``"symmetric"``, ``"raw"``/``None``
+            (0..255 floats) or a callable, as in the other loaders.
         max_boxes: pad (and truncate) every image to this many boxes (56 in CIANNA's VOC
             setup); default: pad to the largest count of each batch.
         class_names: class list (index = class id) for a folder; default: the 20 VOC
@@ -390,7 +391,7 @@ def voc(
         ValueError: malformed XML (file and line), unknown classes, bad arguments.
     """
     image_size = _detection.check_common_args(
-        split, batch_size, image_size, bounding_box_format, normalization, max_boxes
+        split, batch_size, image_size, bounding_box_format, rescale, max_boxes
     )
     if resize_mode not in ("stretch", "letterbox"):
         raise ValueError(f"`resize_mode` should be 'stretch' or 'letterbox'. Received: resize_mode={resize_mode!r}")
@@ -423,7 +424,7 @@ def voc(
         seed=seed,
         cache=cache,
         bounding_box_format=bounding_box_format,
-        normalization=normalization,
+        rescale=rescale,
         max_boxes=max_boxes,
         with_difficult=with_difficult,
         num_examples=n,

@@ -121,7 +121,7 @@ def voc_cutouts(
     shuffle=None,
     seed=None,
     cache=False,
-    normalization="cianna",
+    rescale="cianna",
     with_difficult=False,
     candidates=256,
     with_info=False,
@@ -149,7 +149,7 @@ def voc_cutouts(
         seed: seed of the crops, flips and shuffle (``None``: not reproducible).
         cache: cache the decoded images (``True`` memory, a path prefix for disk). Off by
             default: the decoded full-size images of a VOC split take gigabytes.
-        normalization: ``"cianna"``, ``"unit"`` or ``None``, as in :func:`voc`.
+        rescale: ``"cianna"``, ``"unit"``, ``"symmetric"``, ``"raw"``/``None`` or a callable, as in :func:`voc`.
         with_difficult: also cut out objects flagged difficult.
         candidates: random background positions tried per image.
         with_info: also return a dict with ``class_names`` (background last),
@@ -170,10 +170,7 @@ def voc_cutouts(
         raise ValueError(
             f"`background_fraction` should be in [0, 1). Received: background_fraction={background_fraction!r}"
         )
-    if normalization not in _detection.NORMALIZATIONS:
-        raise ValueError(
-            f"`normalization` should be one of {tuple(_detection.NORMALIZATIONS)}. Received: normalization={normalization!r}"
-        )
+    _detection.check_rescale(rescale)
     if context < 0:
         raise ValueError(f"`context` should be >= 0. Received: context={context!r}")
     training = split.startswith("train")
@@ -207,7 +204,7 @@ def voc_cutouts(
     else:
         boost, expected_share = 1.0, None
     num_classes = len(class_names)
-    offset, scale = _detection.NORMALIZATIONS[normalization]
+    from astrozoo.datasets._common import rescale_images
 
     if cache:
         base = base.cache(cache if isinstance(cache, str) else "")
@@ -235,7 +232,7 @@ def voc_cutouts(
             flip = tf.random.stateless_uniform([tf.shape(out)[0], 2], tf.stack([s, s // 3 + 5]))
             out = tf.where(flip[:, 0, None, None, None] < 0.5, out[:, :, ::-1], out)
             out = tf.where(flip[:, 1, None, None, None] < 0.5, out[:, ::-1], out)
-        out = (out - offset) / scale
+        out = rescale_images(out, rescale)
         return tf.data.Dataset.from_tensor_slices((out, labels))
 
     ds = base.interleave(cut, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -161,8 +161,8 @@ def test_unknown_class_and_bad_arguments(tmp_path):
         read_voc_index(tmp_path, "train", class_names=["dog"])
     with pytest.raises(ValueError, match="bounding_box_format"):
         voc("train", data_dir=tmp_path, bounding_box_format="xyzw")
-    with pytest.raises(ValueError, match="normalization"):
-        voc("train", data_dir=tmp_path, normalization="imagenet")
+    with pytest.raises(ValueError, match="rescale"):
+        voc("train", data_dir=tmp_path, rescale="imagenet")
     with pytest.raises(ValueError, match="augment"):
         voc("train", data_dir=tmp_path, augment="cifar")
 

@@ -44,7 +44,7 @@ def white_squares_voc(root):
 def test_cutouts_are_objects_and_backgrounds_touch_no_object(tmp_path):
     root = white_squares_voc(tmp_path)
     ds, info = voc_cutouts(
-        "train", data_dir=root, cutout_size=8, augment=False, normalization=None, batch_size=None, seed=0,
+        "train", data_dir=root, cutout_size=8, augment=False, rescale=None, batch_size=None, seed=0,
         background_fraction=0.5, with_info=True,
     )
     assert info["class_names"] == ("galaxy", "star", "background") and info["background_class"] == 2
@@ -80,7 +80,7 @@ def test_bccd_test_cutouts_counts_and_background_share(shared_data):
 def test_cutout_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="background_fraction"):
         voc_cutouts("train", data_dir=tmp_path, background_fraction=1.0)
-    with pytest.raises(ValueError, match="normalization"):
-        voc_cutouts("train", data_dir=tmp_path, normalization="z")
+    with pytest.raises(ValueError, match="rescale"):
+        voc_cutouts("train", data_dir=tmp_path, rescale="z")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         voc_cutouts("train", data_dir=tmp_path / "none")
