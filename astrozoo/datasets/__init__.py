@@ -17,7 +17,7 @@ from astrozoo.datasets.imagenet import imagenet
 from astrozoo.datasets.mnist import mnist
 from astrozoo.datasets.registry import DatasetInfo, get_dataset, list_datasets, load_dataset, register_dataset
 from astrozoo.datasets.spectra import indo_us, miles, preprocess_spectra, spectra
-from astrozoo.datasets.voc import VOC_CLASSES, parse_voc_xml, read_voc_index, voc
+from astrozoo.datasets.voc import VOC_CLASSES, bccd, parse_voc_xml, read_voc_index, voc
 from astrozoo.datasets.voc_cutouts import voc_cutouts
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "VOC_CLASSES",
     "asirra",
     "augment",
+    "bccd",
     "cifar10",
     "coco",
     "get_dataset",

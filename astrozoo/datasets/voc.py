@@ -430,3 +430,63 @@ def voc(
         num_examples=n,
     )
     return (ds, info) if with_info else ds
+
+
+def bccd(split="train", *, data_dir=None, **kwargs):
+    """The BCCD blood-cell detection set (VOC layout) as a :func:`voc` pipeline.
+
+    364 real 640x480 microscope images with 4,888 boxes of three classes
+    (``Platelets``, ``RBC``, ``WBC``; about 13 per image): many small roundish
+    objects, a small real stand-in for source detection in sky images.
+
+    Args:
+        split: ``train`` (205 images), ``val`` (87), ``trainval`` (292) or ``test`` (72).
+        data_dir: the ``BCCD`` folder; default: ``bccd/BCCD`` in the shared data folder
+            (``astrozoo.utils.shared_data_dir()``).
+        **kwargs: any argument of :func:`voc`.
+    """
+    if data_dir is None:
+        from astrozoo.utils import require_shared_data
+
+        try:
+            data_dir = require_shared_data("bccd", "BCCD")
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{e} Pass data_dir= the BCCD folder ({BCCD_DOWNLOAD}).") from None
+    return voc(split, data_dir=data_dir, **kwargs)
+
+
+def _register():
+    from astrozoo.datasets.registry import register_dataset
+
+    register_dataset(
+        "voc",
+        voc,
+        task="object_detection",
+        source="TFDS 'voc/2007' / 'voc/2012', or a VOCdevkit-style folder (Annotations/, JPEGImages/, ImageSets/Main/)",
+        licence="PASCAL VOC annotations for research use; images from Flickr under the Flickr terms of use",
+        size="VOC2007: 9,963 images (5,011 trainval / 4,952 test), 24,640 objects, 0.9 GB; "
+        "VOC2012 detection trainval: 11,540 images, 27,450 objects, 1.9 GB",
+        splits=("train", "val", "trainval", "test"),
+        builder="yolo_cianna",
+        description="20-class object detection; CIANNA's YOLO reaches mAP@50 75% on VOC2007 test.",
+        url="http://host.robots.ox.ac.uk/pascal/VOC/",
+        tfds_name="voc/2007",
+        references=("Everingham et al. 2010, IJCV 88, 303",),
+        overwrite=True,
+    )
+    register_dataset(
+        "bccd",
+        bccd,
+        task="object_detection",
+        source="BCCD_Dataset (github.com/Shenggan/BCCD_Dataset), VOC layout; a copy in the shared data folder",
+        licence="MIT",
+        size="364 images 640x480, 4,888 boxes (RBC 4,155, WBC 372, Platelets 361), 10 MB",
+        splits=("train", "val", "trainval", "test"),
+        builder="yolo_cianna",
+        description="Blood-cell detection: many small roundish objects, a real stand-in for source detection.",
+        url="https://github.com/Shenggan/BCCD_Dataset",
+        overwrite=True,
+    )
+
+
+_register()

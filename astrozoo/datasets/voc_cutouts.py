@@ -252,3 +252,23 @@ def voc_cutouts(
         }
         return ds, info
     return ds
+
+
+def _register():
+    from astrozoo.datasets.registry import register_dataset
+
+    register_dataset(
+        "voc_cutouts",
+        voc_cutouts,
+        task="image_classification",
+        source="generated each epoch from a VOC-style detection set (VOC, BCCD) by voc_cutouts()",
+        licence="that of the detection set it is cut from",
+        size="one cutout per object plus 20% background crops per epoch (BCCD train: ~3,400 samples)",
+        splits=("train", "val", "trainval", "test"),
+        builder="lenet5",
+        description="Object cutouts + a background class: the course's classifier for sliding-window detection.",
+        overwrite=True,
+    )
+
+
+_register()

@@ -218,3 +218,15 @@ def test_tfds_voc_mock_random_examples():
         ds = voc("validation", source="voc/2012", batch_size=2, image_size=64, max_boxes=56)
         shapes = [(x.shape, y["boxes"].shape) for x, y in ds]
     assert shapes[0] == ((2, 64, 64, 3), (2, 56, 4))
+
+
+def test_registry_entries_and_bccd_shortcut(shared_data):
+    import astrozoo.datasets as D
+
+    infos = {d.name: d for d in D.list_datasets(task="object_detection")}
+    assert {"voc", "coco", "bccd"} <= set(infos)
+    assert infos["voc"].loader is D.voc and infos["voc"].tfds_name == "voc/2007"
+    assert infos["bccd"].builder == "yolo_cianna" and "MIT" in infos["bccd"].licence
+    assert D.get_dataset("voc_cutouts").builder == "lenet5"
+    ds, idx = D.bccd("val", batch_size=2, image_size=64, with_info=True, cache=False)
+    assert len(idx) == 87 and next(iter(ds))[0].shape == (2, 64, 64, 3)
