@@ -101,3 +101,25 @@ def test_bad_arguments():
         sliding_window_detect(model, np.zeros((1, 8, 8, 1)), window_sizes=())
     with pytest.raises(ValueError, match="4D"):
         sliding_window_detect(model, np.zeros((8, 8, 1)), window_sizes=(8,))
+
+
+@pytest.mark.slow
+def test_bccd_application_quick(shared_data, tmp_path):
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo), ASTROZOO_SHARED_DATA=str(shared_data))
+    subprocess.run(
+        [sys.executable, str(repo / "applications" / "sliding_window_bccd.py"), "--quick", "--out", str(tmp_path)],
+        check=True,
+        env=env,
+        timeout=900,
+    )
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test_images"] == 16 and set(metrics["voc_ap50"]) == {"Platelets", "RBC", "WBC"}
+    assert metrics["cutout_test_accuracy"] > 0.8 and metrics["voc_map50"] > 0.1
+    assert all((tmp_path / f).is_file() for f in metrics["figures"])
