@@ -193,12 +193,22 @@ def normalize_image_size(image_size):
     return (h, w)
 
 
-def index_to_dataset(index):
-    """tf.data of per-image dicts (encoded file path, boxes, classes, difficult, id)."""
+def index_to_records(index):
+    """tf.data of per-image *records*: encoded image bytes, relative boxes, labels, id.
+
+    Records are small (the file's bytes), so they can be cached and shuffled
+    with a full-size buffer before :func:`decode_records` decodes them. Boxes are
+    stored relative to the annotated image size, so that they follow the image
+    whatever size it decodes to.
+    """
     import tensorflow as tf
 
     lengths = np.array([len(c) for c in index.classes], np.int64)
-    boxes = np.concatenate([b.reshape(-1, 4) for b in index.boxes] or [np.zeros((0, 4))]).astype(np.float32)
+    rel = [
+        np.asarray(b, np.float32).reshape(-1, 4) / np.array([w, h, w, h], np.float32)
+        for b, (h, w) in zip(index.boxes, index.image_sizes)
+    ]
+    boxes = np.concatenate(rel or [np.zeros((0, 4))]).astype(np.float32).reshape(-1, 4)
     classes = np.concatenate([c for c in index.classes] or [np.zeros((0,))]).astype(np.int32)
     difficult = np.concatenate([d for d in index.difficult] or [np.zeros((0,))]).astype(bool)
     data = {
@@ -210,21 +220,46 @@ def index_to_dataset(index):
     }
     ds = tf.data.Dataset.from_tensor_slices(data)
 
-    def load(e):
-        raw = tf.io.read_file(e["path"])
-        image = tf.io.decode_image(raw, channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
+    def read(e):
         return {
-            "image": image,
+            "raw": tf.io.read_file(e["path"]),
             "id": e["id"],
             "boxes": e["boxes"],
             "classes": e["classes"],
             "difficult": e["difficult"],
+            "shift": tf.constant(0.0),
         }
 
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # Safety net for files that pass the index-time check yet fail in TF's decoder.
-    return ds.ignore_errors(log_warning=True)
+    return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def decode_records(ds):
+    """Decode the records' images; relative boxes become ``xyxy`` pixels of the decoded image.
+
+    ``shift`` moves the min corners back (in pixels) for sources that store
+    1-based VOC corners (TFDS VOC).
+    """
+    import tensorflow as tf
+
+    def decode(e):
+        image = tf.io.decode_image(e["raw"], channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        h, w = shape[0], shape[1]
+        rel = tf.reshape(tf.cast(e["boxes"], tf.float32), [-1, 4])
+        boxes = rel * tf.stack([w, h, w, h]) - e["shift"] * tf.constant([1.0, 1.0, 0.0, 0.0])
+        boxes = tf.clip_by_value(boxes, 0.0, tf.stack([w, h, w, h]))
+        return {
+            "image": image,
+            "id": e["id"],
+            "boxes": boxes,
+            "classes": tf.reshape(tf.cast(e["classes"], tf.int32), [-1]),
+            "difficult": tf.reshape(tf.cast(e["difficult"], tf.bool), [-1]),
+        }
+
+    # No ignore_errors(): it would also swallow (and retry forever) errors raised
+    # upstream; the folder loaders check every image file before this point.
+    return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def resize_example(e, image_size, mode):
@@ -311,7 +346,7 @@ def finalize(
 
 
 def build_pipeline(
-    base,
+    records,
     *,
     training,
     batch_size,
@@ -328,30 +363,37 @@ def build_pipeline(
     with_ids=False,
     num_examples=None,
 ):
-    """From a tf.data of decoded examples to the batched, padded detection pipeline.
+    """From a tf.data of records (:func:`index_to_records`) to the batched, padded pipeline.
 
-    Without augmentation the cache holds the resized images. With augmentation it
-    holds the decoded images at their original size (augmentations must see the
-    full image), then the augmenter runs after the cache, once per epoch.
+    Without augmentation the images are decoded and resized first, and the cache
+    holds the resized images (the shuffle buffer holds up to 1024 of them). With
+    augmentation the cache and the shuffle hold the encoded records (the files'
+    bytes: cheap, and a full shuffle), then the images are decoded and the
+    augmenter runs on them at full size, once per epoch.
     """
     import tensorflow as tf
 
     from astrozoo.datasets import detection_augment
 
     augmenter = detection_augment.resolve_augment(augment, image_size, seed=seed)
-    if augmenter is None and image_size is not None:
-        base = base.map(
-            lambda e: resize_example(e, image_size, resize_mode), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    if cache:
-        base = base.cache(cache if isinstance(cache, (str, os.PathLike)) else "")
     if shuffle is None:
         shuffle = training
-    if shuffle:
-        buffer = num_examples if num_examples else 1024
-        base = base.shuffle(min(buffer, 4096), seed=seed, reshuffle_each_iteration=True)
-    if augmenter is not None:
-        base = augmenter.apply(base)
+    cache_arg = cache if isinstance(cache, (str, os.PathLike)) else ""
+    if augmenter is None:
+        base = decode_records(records)
+        if image_size is not None:
+            base = base.map(
+                lambda e: resize_example(e, image_size, resize_mode), num_parallel_calls=tf.data.AUTOTUNE
+            )
+        if cache:
+            base = base.cache(cache_arg)
+        if shuffle:
+            base = base.shuffle(min(num_examples or 1024, 1024), seed=seed, reshuffle_each_iteration=True)
+    else:
+        base = records.cache(cache_arg) if cache else records
+        if shuffle:
+            base = base.shuffle(min(num_examples or 16384, 16384), seed=seed, reshuffle_each_iteration=True)
+        base = augmenter.apply(decode_records(base))
         if image_size is None:
             image_size = augmenter.output_size
     return finalize(

@@ -124,33 +124,32 @@ def read_coco_index(annotation_file, image_dir, include_crowd=True, check_images
 
 
 def _tfds_coco(name, split, data_dir, download, include_crowd):
+    """Records (see ``_detection.index_to_records``) of a TFDS COCO split, images left encoded."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
     if download:
         builder.download_and_prepare()
-    ds = builder.as_dataset(split=split, shuffle_files=False)
+    ds = builder.as_dataset(split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
     class_names = tuple(builder.info.features["objects"]["label"].names)
     n = builder.info.splits[split].num_examples if split in builder.info.splits else None
 
     def convert(e):
-        image = e["image"]
-        shape = tf.cast(tf.shape(image)[:2], tf.float32)
-        h, w = shape[0], shape[1]
         rel = tf.reshape(tf.cast(e["objects"]["bbox"], tf.float32), [-1, 4])  # rel_yxyx
-        boxes = tf.stack([rel[:, 1] * w, rel[:, 0] * h, rel[:, 3] * w, rel[:, 2] * h], axis=1)
+        boxes = tf.stack([rel[:, 1], rel[:, 0], rel[:, 3], rel[:, 2]], axis=1)
         classes = tf.cast(e["objects"]["label"], tf.int32)
         crowd = tf.cast(e["objects"]["is_crowd"], tf.bool)
         if not include_crowd:
             keep = tf.logical_not(crowd)
             boxes, classes, crowd = tf.boolean_mask(boxes, keep), tf.boolean_mask(classes, keep), tf.boolean_mask(crowd, keep)
         return {
-            "image": image,
+            "raw": e["image"],
             "id": tf.strings.as_string(e["image/id"]),
             "boxes": boxes,
             "classes": classes,
             "difficult": crowd,
+            "shift": tf.constant(0.0),
         }
 
     return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), class_names, n
@@ -229,7 +228,7 @@ def coco(
             raise ValueError("`image_dir` (the folder of the images named in the JSON file) is required.")
         index = read_coco_index(annotation_file, image_dir, include_crowd=include_crowd)
         _detection.report_index(index, f"coco({os.fspath(annotation_file)})")
-        base = _detection.index_to_dataset(index)
+        base = _detection.index_to_records(index)
         info, n = index, len(index)
     ds = _detection.build_pipeline(
         base,

@@ -285,37 +285,27 @@ def _is_tfds_name(source):
 
 
 def _tfds_voc(name, split, data_dir, download):
+    """Records (see ``_detection.index_to_records``) of a TFDS VOC split, images left encoded."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
     if download:
         builder.download_and_prepare()
-    ds = builder.as_dataset(split=split, shuffle_files=False)
+    ds = builder.as_dataset(split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
     class_names = tuple(builder.info.features["objects"]["label"].names)
     n = builder.info.splits[split].num_examples if split in builder.info.splits else None
 
     def convert(e):
-        image = e["image"]
-        shape = tf.cast(tf.shape(image)[:2], tf.float32)
-        h, w = shape[0], shape[1]
         rel = tf.reshape(tf.cast(e["objects"]["bbox"], tf.float32), [-1, 4])  # rel_yxyx
-        # TFDS stores xmin/width with 1-based xmin: shift min corners one pixel back.
-        boxes = tf.stack(
-            [
-                tf.maximum(rel[:, 1] * w - 1.0, 0.0),
-                tf.maximum(rel[:, 0] * h - 1.0, 0.0),
-                rel[:, 3] * w,
-                rel[:, 2] * h,
-            ],
-            axis=1,
-        )
         return {
-            "image": image,
+            "raw": e["image"],
             "id": e["image/filename"],
-            "boxes": boxes,
+            "boxes": tf.stack([rel[:, 1], rel[:, 0], rel[:, 3], rel[:, 2]], axis=1),
             "classes": tf.cast(e["objects"]["label"], tf.int32),
             "difficult": tf.cast(e["objects"]["is_difficult"], tf.bool),
+            # TFDS stores xmin/width with the 1-based xmin: move min corners one pixel back.
+            "shift": tf.constant(1.0),
         }
 
     return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), class_names, n
@@ -411,7 +401,7 @@ def voc(
             )
         index = read_voc_index(folder, split, class_names=class_names)
         _detection.report_index(index, f"voc({os.fspath(folder)!s}, split={split!r})")
-        base = _detection.index_to_dataset(index)
+        base = _detection.index_to_records(index)
         info, n = index, len(index)
     ds = _detection.build_pipeline(
         base,

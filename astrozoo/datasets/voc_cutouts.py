@@ -181,7 +181,8 @@ def voc_cutouts(
 
     if source is not None and _is_tfds_name(str(source)):
         name = "voc/2007" if source == "voc" else str(source)
-        base, class_names, _ = _tfds_voc(name, split, data_dir, False)
+        records, class_names, _ = _tfds_voc(name, split, data_dir, False)
+        base = _detection.decode_records(records)
         # Object sizes of the TFDS split are unknown before reading: use a generic pool.
         size_pool = np.array([[s, s] for s in (32, 64, 96, 128, 192)], np.float32)
         index = None
@@ -195,7 +196,7 @@ def voc_cutouts(
         sizes = [b[:, 2:] - b[:, :2] for b in index.boxes if len(b)]
         size_pool = np.concatenate(sizes).astype(np.float32) if sizes else np.array([[32.0, 32.0]], np.float32)
         size_pool = size_pool * (1 + context)
-        base = _detection.index_to_dataset(index)
+        base = _detection.decode_records(_detection.index_to_records(index))
     share = background_fraction / (1.0 - background_fraction)
     if index is not None:
         boost, expected_share = _calibrate_boost(

@@ -104,7 +104,7 @@ def test_tfds_coco_source_with_mock_data():
 
     def as_dataset(self, split, **kwargs):
         ex = {
-            "image": np.zeros((100, 200, 3), np.uint8),
+            "image": tf.io.encode_png(np.zeros((100, 200, 3), np.uint8)).numpy(),  # encoded: SkipDecoding
             "image/filename": "x.jpg",
             "image/id": np.int64(42),
             "objects": {
