@@ -3,6 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _freeze_gc():
     # The shared teardown calls keras.backend.clear_session(), whose gc.collect()
@@ -95,22 +96,25 @@ def test_formats_letterbox_and_fixed_max_boxes(bccd):
     assert np.all(yr["boxes"][0, m:] == -1)
 
 
-def test_voc_augment_is_seeded_and_keeps_labels_with_boxes(bccd):
-    kw = dict(data_dir=bccd, batch_size=2, image_size=128, augment="voc", seed=3, cache=False, shuffle=False)
-    a = [(x.numpy(), y) for x, y in voc("test", **kw).take(2)]
-    b = [(x.numpy(), y) for x, y in voc("test", **kw).take(2)]
-    for (xa, ya), (xb, yb) in zip(a, b):
-        np.testing.assert_array_equal(xa, xb)
-        np.testing.assert_allclose(ya["boxes"], yb["boxes"])
-    c = [x.numpy() for x, _ in voc("test", **dict(kw, seed=4)).take(1)]
+def test_voc_augment_is_seeded_and_keeps_labels_with_boxes(bccd, tmp_path):
+    objs = [("cat", (5, 5, 30, 40), 0), ("dog", (40, 10, 90, 60), 1), ("cat", (60, 2, 95, 30), 0)]
+    root = make_voc(tmp_path, {"a": (64, 96, objs), "b": (64, 96, objs[:2])})
+    kw = dict(data_dir=root, batch_size=2, image_size=48, augment="voc", cache=False, shuffle=False)
+    a = [(x.numpy(), y) for x, y in voc("train", seed=3, **kw)]
+    b = [(x.numpy(), y) for x, y in voc("train", seed=3, **kw)]
+    c = [x.numpy() for x, _ in voc("train", seed=4, **kw)]
+    np.testing.assert_array_equal(a[0][0], b[0][0])
+    np.testing.assert_allclose(a[0][1]["boxes"], b[0][1]["boxes"])
     assert not np.array_equal(c[0], a[0][0])
-    y = a[0][1]
+    # On real images: boxes stay inside the output, non-empty, paired with their labels.
+    x, y = next(iter(voc("test", data_dir=bccd, batch_size=2, image_size=128, augment="voc", seed=1, cache=False)))
+    assert x.shape == (2, 128, 128, 3)
     valid = y["classes"].numpy() >= 0
     boxes = y["boxes"].numpy()[valid]
-    assert np.all(boxes >= 0) and np.all(boxes <= 128)
+    assert valid.sum() > 0 and np.all(boxes >= 0) and np.all(boxes <= 128)
     assert np.all(boxes[:, 2] > boxes[:, 0]) and np.all(boxes[:, 3] > boxes[:, 1])
-    # Boxes and their classes/difficult flags stay paired (padding in the same slots).
     np.testing.assert_array_equal(valid, y["difficult"].numpy() >= 0)
+    assert set(y["classes"].numpy()[valid].astype(int)) <= {0, 1, 2}
 
 
 def test_missing_folder_and_split_name_the_expected_file(tmp_path):

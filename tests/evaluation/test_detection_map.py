@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _freeze_gc():
     # The shared teardown calls keras.backend.clear_session(), whose gc.collect()

@@ -85,7 +85,7 @@ def test_sliding_window_finds_objects_at_two_scales_and_batches_windows():
 def test_background_output_first():
     import keras
 
-    images, truth = scene(1)
+    images, _ = scene(1)
     base = pattern_classifier()
     # Background first: outputs (bg, c0, c1); object classes come back as 0, 1.
     moved = keras.Model(base.input, keras.layers.Lambda(lambda p: keras.ops.roll(p, 1, axis=-1))(base.output))
