@@ -2,11 +2,12 @@
 
 :class:`DetectionAugmenter` runs an ``albumentations.Compose`` on each example
 (image + ``xyxy`` pixel boxes + the class and difficult flags that ride with
-them) through ``tf.numpy_function``. It is seeded per example: a stream of
-seeds comes from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``,
-so two runs with the same ``seed`` give the same augmented epochs, and each
-epoch differs from the last. Each worker thread uses its own copy of the
-pipeline, so parallel calls cannot disturb each other's random state.
+them) through ``tf.numpy_function``. It runs through
+:func:`astrozoo.datasets.augment.map_numpy`, the seeded bridge of the image
+loaders: each example gets its own seed from a seeded stream, so two runs with
+the same ``seed`` give the same augmented epochs, and each epoch differs from
+the last. Each worker thread uses its own copy of the pipeline, so parallel
+calls cannot disturb each other's random state.
 
 Albumentations drops the boxes whose visible part falls under ``min_visibility``
 (fraction of the original area) or ``min_area`` (pixels); when a transform drops
@@ -188,31 +189,46 @@ class DetectionAugmenter:
             )
         return np.ascontiguousarray(out["image"], dtype=np.uint8), new_boxes, kept
 
+    def _example_fn(self, image, boxes, classes, difficult, image_id, *, seed):
+        image, boxes, kept = self.augment_numpy(image, boxes, seed, image_id)
+        return image, boxes, classes[kept], difficult[kept], image_id
+
     def apply(self, ds):
-        """Map the augmentation over a tf.data of example dicts (after cache and shuffle)."""
+        """Map the augmentation over a tf.data of example dicts (after cache and shuffle).
+
+        Uses :func:`astrozoo.datasets.augment.map_numpy`, the seeded per-example bridge
+        shared with the image loaders.
+        """
         import tensorflow as tf
 
         from astrozoo.datasets import _detection
+        from astrozoo.datasets.augment import map_numpy
 
-        seeds = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, seeds))
+        keys = ("image", "boxes", "classes", "difficult", "id")
 
-        def fn(e, s):
-            image, boxes, kept = tf.numpy_function(
-                self.augment_numpy,
-                [e["image"], tf.reshape(tf.cast(e["boxes"], tf.float32), [-1, 4]), s, e["id"]],
-                [tf.uint8, tf.float32, tf.int32],
-                stateful=False,
+        def to_tuple(e):
+            return (
+                e["image"],
+                tf.reshape(tf.cast(e["boxes"], tf.float32), [-1, 4]),
+                tf.reshape(tf.cast(e["classes"], tf.int32), [-1]),
+                tf.reshape(tf.cast(e["difficult"], tf.bool), [-1]),
+                e["id"],
             )
-            image.set_shape([None, None, 3])
-            boxes.set_shape([None, 4])
-            kept.set_shape([None])
-            out = dict(e)
-            out["image"], out["boxes"] = image, boxes
-            out["classes"] = tf.gather(tf.reshape(e["classes"], [-1]), kept)
-            out["difficult"] = tf.gather(tf.reshape(e["difficult"], [-1]), kept)
+
+        ds = ds.map(to_tuple, num_parallel_calls=tf.data.AUTOTUNE)
+        signature = (
+            tf.TensorSpec([None, None, 3], tf.uint8),
+            tf.TensorSpec([None, 4], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.bool),
+            tf.TensorSpec([], tf.string),
+        )
+        ds = map_numpy(ds, self._example_fn, seed=self.seed, output_signature=signature)
+
+        def to_dict(*parts):
+            out = dict(zip(keys, parts))
             if self.output_size is not None:
-                shape = tf.shape(image)[:2]
+                shape = tf.shape(out["image"])[:2]
                 target = tf.constant(self.output_size, tf.int32)
                 out = tf.cond(
                     tf.reduce_all(tf.equal(shape, target)),
@@ -222,7 +238,7 @@ class DetectionAugmenter:
                 out["image"] = tf.ensure_shape(out["image"], [*self.output_size, 3])
             return out
 
-        return ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.map(to_dict, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def resolve_augment(augment, image_size, seed=None):
