@@ -37,7 +37,7 @@ parser.add_argument("--stride", type=float, default=0.25, help="step as a fracti
 parser.add_argument("--seed", type=int, default=0)
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
-epochs = args.epochs or (3 if quick else 20)
+epochs = args.epochs or (3 if quick else 15)
 out = pathlib.Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 
