@@ -1,5 +1,5 @@
 """Custom Keras layers of astrozoo (all registered under the package "astrozoo")."""
 
-from astrozoo.layers.cianna import CiannaGroupNorm, CiannaLeakyReLU
+from astrozoo.layers.cianna import CiannaGroupNorm, CiannaLeakyReLU, CiannaLogistic
 
-__all__ = ["CiannaGroupNorm", "CiannaLeakyReLU"]
+__all__ = ["CiannaGroupNorm", "CiannaLeakyReLU", "CiannaLogistic"]
