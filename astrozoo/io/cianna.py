@@ -519,11 +519,15 @@ def write_dat(dat, path, overwrite=False):
         raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it.")
     data = dat.to_bytes()
     read_dat(data)
+    _write_bytes(path, data)
+    return path
+
+
+def _write_bytes(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-    return path
 
 
 # --------------------------------------------------------------------------------------
@@ -869,14 +873,23 @@ def _activation_text(layer):
             raise ValueError(f"Layer {layer.name!r}: ReLU with max_value/threshold has no CIANNA equivalent.")
         return _checked_fmt("RELU_S{:.2f}_L{:.2f}", (_NO_SATURATION, float(layer.negative_slope)), layer.name)
     if isinstance(layer, keras.layers.Activation):
-        fn = keras.activations.serialize(layer.activation)
-        fn = fn if isinstance(fn, str) else fn.get("config", {}).get("name", str(fn))
-        table = {"linear": "LIN", "softmax": "SMAX", "sigmoid": "LOGI_S1000000000.00_B1.00",
-                 "relu": "RELU_S1000000000.00_L0.00"}
-        if fn in table:
-            return table[fn]
-        raise ValueError(f"Layer {layer.name!r}: activation {fn!r} has no CIANNA equivalent (linear, softmax, sigmoid, relu).")
+        return _function_text(layer.activation, layer.name)
     return None
+
+
+def _function_text(fn, lname):
+    """CIANNA activation string for a Keras activation function (``layer.activation``)."""
+    import keras
+
+    name = keras.activations.serialize(fn)
+    name = name if isinstance(name, str) else name.get("config", {}).get("name", str(name))
+    table = {"linear": "LIN", "softmax": "SMAX", "sigmoid": "LOGI_S1000000000.00_B1.00",
+             "relu": "RELU_S1000000000.00_L0.00"}
+    if name in table:
+        return table[name]
+    raise ValueError(
+        f"Layer {lname!r}: activation {name!r} has no CIANNA equivalent (linear, softmax, sigmoid, relu)."
+    )
 
 
 def _chain(model):
@@ -939,14 +952,14 @@ def model_to_dat(model, template=None):
     planar = False
     shape = ("map", whd, in_shape[-1])
 
-    def attach_activation(rec, j):
-        # An activation layer right after a record becomes that record's activation.
-        text = "LIN"
+    def attach_activation(owner, j):
+        # The owner's own activation, or an activation layer right after it,
+        # becomes the record's activation.
+        fn = getattr(owner, "activation", None)
+        text = "LIN" if fn is None else _function_text(fn, owner.name)
         while j < len(layers):
             lyr = layers[j]
             if isinstance(lyr, keras.layers.Dropout):
-                if rec is not None and lyr.rate > 0:
-                    rec.dropout = float(lyr.rate)
                 j += 1
                 continue
             if isinstance(lyr, keras.layers.Rescaling):
@@ -1022,7 +1035,7 @@ def model_to_dat(model, template=None):
                     pad = tuple(pad)
                 out = tuple((n + 2 * p - k) // s + 1 for n, k, p, s in zip(size, p_size, pad, stride))
                 glob = 0
-            text, j = attach_activation(None, i + 1)
+            text, j = attach_activation(lyr, i + 1)
             rec = PoolRecord(0, tuple(p_size), tuple(stride), tuple(pad), glob, 0.0,
                              _keep_raw(tmpl, "P", "pool_type_raw", ptype), _keep_raw(tmpl, "P", "activation_raw", text))
             rec.dropout = _dropout_in(layers, i + 1, j)
@@ -1036,7 +1049,7 @@ def model_to_dat(model, template=None):
             if abs(lyr.epsilon - 1e-3) > 1e-9:
                 raise ValueError(f"Layer {lyr.name!r}: CIANNA's group norm uses epsilon=1e-3, got {lyr.epsilon}.")
             gamma, beta = (np.asarray(w, np.float32) for w in lyr.get_weights())
-            text, j = attach_activation(None, i + 1)
+            text, j = attach_activation(lyr, i + 1)
             rec = NormRecord(0, _keep_raw(tmpl, "N", "norm_type_raw", "GN"), lyr.group_size, lyr.set_off,
                              _keep_raw(tmpl, "N", "activation_raw", text), gamma, beta)
             records.append(rec)
@@ -1075,8 +1088,7 @@ def model_to_dat(model, template=None):
         raise ValueError(f"Model {model.name!r} has no layer that CIANNA can store.")
     dat = DatFile(header=header, records=records)
     # Offsets and shapes come from parsing the bytes: one source of truth.
-    parsed = read_dat(dat.to_bytes())
-    return parsed
+    return read_dat(dat.to_bytes())
 
 
 def _dropout_in(layers, start, stop):
@@ -1144,10 +1156,16 @@ def _conv_from_keras(lyr, layers, i, shape, pending_pad, rank, to_whd, tmpl, att
     kernel = np.asarray(weights[0], np.float32)
     keras_bias = np.asarray(weights[1], np.float32) if lyr.use_bias else np.zeros(lyr.filters, np.float32)
     channels = shape[2]
-    text, j = attach_activation(None, i + 1)
+    text, j = attach_activation(lyr, i + 1)
     if text == "SMAX":
         raise ValueError(f"Layer {lyr.name!r}: CIANNA does not allow a softmax on a conv layer.")
-    use_tmpl = tmpl is not None and tmpl.kind == "C" and tmpl.yolo is None
+    flat = int(np.prod(f_size)) * channels + 1
+    use_tmpl = tmpl is not None and tmpl.kind == "C" and tmpl.weights.shape == (lyr.filters, flat)
+    yolo = None
+    act_raw = _keep_raw(tmpl, "C", "activation_raw", text)
+    if use_tmpl and tmpl.yolo is not None and text == "LIN":
+        # load_model gives a YOLO layer's raw output: write its settings back.
+        yolo, act_raw = tmpl.yolo, tmpl.activation_raw
     bias_value = tmpl.bias_value if use_tmpl else _default_bias_value(text, first=_is_first(layers, i))
     # Keras (D, H, W, C, F) -> (F, C, D, H, W).
     full = kernel
@@ -1158,7 +1176,7 @@ def _conv_from_keras(lyr, layers, i, shape, pending_pad, rank, to_whd, tmpl, att
     weights_arr = np.concatenate([w, col[:, None]], axis=1).astype(np.float32)
     out = tuple(_conv_out(s, f, p, 0, st) for s, f, p, st in zip(shape[1], f_size, pad, stride))
     rec = ConvRecord(0, lyr.filters, f_size, stride, tuple(pad), (0, 0, 0), tuple(shape[1]), channels,
-                     _dropout_in(layers, i + 1, j), bias_value, _keep_raw(tmpl, "C", "activation_raw", text), weights_arr)
+                     _dropout_in(layers, i + 1, j), bias_value, act_raw, weights_arr, yolo)
     return rec, ("map", out, lyr.filters), j
 
 
@@ -1200,8 +1218,8 @@ def _tconv_from_keras(lyr, layers, i, shape, rank, to_whd, tmpl, attach_activati
     while full.ndim < 5:
         full = full[None]
     w = full.transpose(4, 3, 0, 1, 2).reshape(lyr.filters, -1)
-    text, j2 = attach_activation(None, j)
-    use_tmpl = tmpl is not None and tmpl.kind == "C" and tmpl.yolo is None
+    text, j2 = attach_activation(lyr, j)
+    use_tmpl = tmpl is not None and tmpl.kind == "C" and tmpl.yolo is None and tmpl.weights.shape == (lyr.filters, w.shape[1] + 1)
     bias_value = tmpl.bias_value if use_tmpl else _default_bias_value(text, first=_is_first(layers, i))
     col = _bias_column(keras_bias, bias_value, tmpl.weights[:, -1] if use_tmpl else None)
     weights_arr = np.concatenate([w, col[:, None]], axis=1).astype(np.float32)
@@ -1217,7 +1235,7 @@ def _dense_from_keras(lyr, layers, i, shape, records, tmpl, attach_activation, f
     kernel = np.asarray(lyr.get_weights()[0], np.float32)
     keras_bias = np.asarray(lyr.get_weights()[1], np.float32) if lyr.use_bias else None
     n_in, n_out = kernel.shape
-    text, j = attach_activation(None, i + 1)
+    text, j = attach_activation(lyr, i + 1)
     use_tmpl = tmpl is not None and tmpl.kind == "D" and tmpl.weights.shape == (n_in + 1, n_out + 1)
     after_dense = bool(records) and records[-1].kind == "D"
     if after_dense:
@@ -1264,7 +1282,8 @@ def save_model(model, path, overwrite=False, template=None):
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it.")
     dat = model_to_dat(model, template=template)
-    write_dat(dat, path, overwrite=overwrite)
+    # model_to_dat already parsed these bytes back: write them as they are.
+    _write_bytes(path, dat.to_bytes())
     dat.path = str(path)
     return dat
 
