@@ -621,7 +621,7 @@ def _bias(col, bias_value):
     return (np.asarray(col, np.float32) * np.float32(bias_value)).astype(np.float32)
 
 
-def load_model(path, input_shape=None, name=None, yolo_head=False):
+def load_model(path, input_shape=None, name=None):
     """Build the Keras model equivalent to a CIANNA ``.dat`` network, weights included.
 
     The model takes channels-last inputs already normalised as CIANNA expects
@@ -640,7 +640,6 @@ def load_model(path, input_shape=None, name=None, yolo_head=False):
         input_shape: channels-last input shape; by default the one in the file.
             Fully convolutional networks accept other sizes.
         name: model name (default: the file name).
-        yolo_head: reserved for the ``yolo_cianna`` head mapping; must be False.
 
     Returns:
         A ``keras.Model``; ``model.cianna_dat`` keeps the parsed file so that
@@ -649,8 +648,6 @@ def load_model(path, input_shape=None, name=None, yolo_head=False):
     import keras
 
     dat = path if isinstance(path, DatFile) else read_dat(path)
-    if yolo_head:
-        raise NotImplementedError("Mapping the YOLO layer onto a yolo_cianna head is not available yet.")
     rank = _rank(dat)
     W, H, D, C = dat.header
     default = _keras_tuple((W, H, D), rank) + (C,)
