@@ -621,7 +621,7 @@ def _bias(col, bias_value):
     return (np.asarray(col, np.float32) * np.float32(bias_value)).astype(np.float32)
 
 
-def load_model(path, input_shape=None, name=None):
+def load_model(path, input_shape=None, name=None, yolo_head=True):
     """Build the Keras model equivalent to a CIANNA ``.dat`` network, weights included.
 
     The model takes channels-last inputs already normalised as CIANNA expects
@@ -632,14 +632,19 @@ def load_model(path, input_shape=None, name=None):
     ``1 - rate`` inference scaling), and the activations ``LIN``, ``RELU``
     (:class:`~astrozoo.layers.CiannaLeakyReLU`), ``LOGI``
     (:class:`~astrozoo.layers.CiannaLogistic`) and ``SMAX``. A ``YOLO`` last
-    layer gives the raw convolution output (channels ordered box by box, as
-    CIANNA's); its settings are in ``model.cianna_dat[-1].yolo``.
+    layer becomes the convolution followed by :class:`~astrozoo.layers.YoloHead`
+    with the file's priors, classes, parameters and slopes (the head of
+    :func:`~astrozoo.applications.yolo_cianna`); its settings are also in
+    ``model.cianna_dat[-1].yolo``.
 
     Args:
         path: the ``.dat`` file, or a :class:`DatFile` from :func:`read_dat`.
         input_shape: channels-last input shape; by default the one in the file.
             Fully convolutional networks accept other sizes.
         name: model name (default: the file name).
+        yolo_head: map a ``YOLO`` layer onto ``YoloHead`` (output
+            ``(batch, H, W, nb_box, 8 + classes + params)``); ``False`` keeps
+            the raw convolution output, channels box by box as in CIANNA.
 
     Returns:
         A ``keras.Model``; ``model.cianna_dat`` keeps the parsed file so that
@@ -671,7 +676,13 @@ def load_model(path, input_shape=None, name=None):
         last = i == n
         tag = f"L{i}"
         if rec.kind == "C":
+            if rec.yolo is not None and not last:
+                raise DatFormatError(f"{where}: a YOLO layer must be the last layer of the network.")
             x = _build_conv(x, rec, tag, rank, first=prev is None, where=where)
+            if rec.yolo is not None and yolo_head:
+                x = _yolo_head(x, rec, input_shape, rank, tag, where)
+                prev = rec
+                continue
         elif rec.kind == "P":
             x = _build_pool(x, rec, tag, rank, where)
         elif rec.kind == "N":
@@ -698,6 +709,28 @@ def load_model(path, input_shape=None, name=None):
     model = keras.Model(inputs, x, name=name)
     model.cianna_dat = dat
     return model
+
+
+def _yolo_head(x, rec, input_shape, rank, tag, where):
+    from astrozoo.layers.yolo import YoloHead
+
+    y = rec.yolo
+    if rank != 2 or y.fit_dim != 2:
+        raise DatFormatError(
+            f"{where}: only 2D YOLO layers (fit_dim=2) map onto YoloHead, got fit_dim={y.fit_dim} in a "
+            f"{rank}D network; load it with yolo_head=False for the raw output."
+        )
+    (in_h, in_w), (grid_h, grid_w) = input_shape[:2], x.shape[1:3]
+    if in_w % grid_w or in_h % grid_h or in_w // grid_w != in_h // grid_h:
+        raise DatFormatError(
+            f"{where}: the {grid_h}x{grid_w} grid does not split the {in_h}x{in_w} input into square cells."
+        )
+    priors = [(float(y.priors[0, j]), float(y.priors[1, j])) for j in range(y.nb_box)]
+    head = YoloHead(
+        y.nb_box, y.nb_class, y.nb_param, priors=priors, cell_size=in_w // grid_w,
+        slopes_and_maxes=y.slopes_and_maxes.tolist(), class_softmax=bool(y.class_softmax), name=f"{tag}_yolo",
+    )
+    return head(x)
 
 
 def _build_conv(x, rec, tag, rank, first, where):
@@ -738,7 +771,9 @@ def _build_conv(x, rec, tag, rank, first, where):
         if any(pad):
             x = Pad(pad[0] if rank == 1 else pad, name=f"{tag}_pad")(x)
         Conv = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}[rank]
-        conv = Conv(rec.nb_filters, ks, strides=st, padding="valid", name=f"{tag}_conv")
+        # A YOLO layer's raw output feeds float32 box decoding, even under mixed precision.
+        dtype = "float32" if rec.yolo is not None else None
+        conv = Conv(rec.nb_filters, ks, strides=st, padding="valid", name=f"{tag}_conv", dtype=dtype)
         x = conv(x)
         conv.set_weights([kernel, bias])
     return _dropout(x, rec.dropout, tag)
@@ -856,6 +891,8 @@ def _activation_text(layer):
 
     from astrozoo.layers import CiannaLeakyReLU, CiannaLogistic
 
+    if type(layer).__name__ == "YoloHead":
+        return "YOLO"
     if isinstance(layer, CiannaLeakyReLU):
         return _fmt_relu(layer)
     if isinstance(layer, CiannaLogistic):
@@ -1161,8 +1198,11 @@ def _conv_from_keras(lyr, layers, i, shape, pending_pad, rank, to_whd, tmpl, att
     yolo = None
     act_raw = _keep_raw(tmpl, "C", "activation_raw", text)
     if use_tmpl and tmpl.yolo is not None and text == "LIN":
-        # load_model gives a YOLO layer's raw output: write its settings back.
+        # load_model(yolo_head=False) gives a YOLO layer's raw output: write its settings back.
         yolo, act_raw = tmpl.yolo, tmpl.activation_raw
+    elif text == "YOLO":
+        head = next(lay for lay in layers[i + 1 : j] if type(lay).__name__ == "YoloHead")
+        yolo = _yolo_settings(head, lyr, tmpl.yolo if tmpl is not None and tmpl.kind == "C" else None)
     bias_value = tmpl.bias_value if use_tmpl else _default_bias_value(text, first=_is_first(layers, i))
     # Keras (D, H, W, C, F) -> (F, C, D, H, W).
     full = kernel
@@ -1175,6 +1215,21 @@ def _conv_from_keras(lyr, layers, i, shape, pending_pad, rank, to_whd, tmpl, att
     rec = ConvRecord(0, lyr.filters, f_size, stride, tuple(pad), (0, 0, 0), tuple(shape[1]), channels,
                      _dropout_in(layers, i + 1, j), bias_value, act_raw, weights_arr, yolo)
     return rec, ("map", out, lyr.filters), j
+
+
+def _yolo_settings(head, conv, tmpl_yolo):
+    """CIANNA's YOLO fields for a YoloHead; the template's when they describe the same head."""
+    if conv.filters != head.filters:
+        raise ValueError(f"Layer {conv.name!r}: {conv.filters} filters, but {head.name!r} expects {head.filters}.")
+    wh = np.array(head.priors, np.float32).T
+    slopes = np.array(head.slopes_and_maxes, np.float32)
+    if tmpl_yolo is not None and (tmpl_yolo.nb_box, tmpl_yolo.nb_class, tmpl_yolo.nb_param) == (
+        head.nb_box, head.nb_class, head.nb_param
+    ) and np.array_equal(tmpl_yolo.priors[:2], wh) and np.array_equal(tmpl_yolo.slopes_and_maxes, slopes) \
+            and bool(tmpl_yolo.class_softmax) == head.class_softmax:
+        return tmpl_yolo
+    priors = np.concatenate([wh, np.ones((1, head.nb_box), np.float32)])  # depth priors of 2D boxes
+    return YoloSettings(head.nb_box, head.nb_class, head.nb_param, 2, int(head.class_softmax), priors, slopes)
 
 
 def _is_first(layers, i):

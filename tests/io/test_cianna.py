@@ -247,7 +247,7 @@ def test_yolo_record_is_parsed_kept_and_written_back(tmp_path):
     assert rec.yolo.nb_box == 2 and rec.yolo.class_softmax == 1
     np.testing.assert_array_equal(rec.yolo.priors, priors)
     assert "boxes=2 classes=3" in cianna.describe(dat)
-    model = cianna.load_model(dat)
+    model = cianna.load_model(dat, yolo_head=False)
     assert model.output_shape == (None, 8, 8, 22)
     assert model.cianna_dat[-1].yolo.nb_class == 3
     path = tmp_path / "yolo.dat"
@@ -258,6 +258,36 @@ def test_yolo_record_is_parsed_kept_and_written_back(tmp_path):
     yolo_off = rec.offset + 1 + 76 + 40
     with pytest.raises(cianna.DatFormatError, match="YOLO layer with 22 filters"):
         cianna.read_dat(bad[:yolo_off] + struct.pack("<i", 3) + bad[yolo_off + 4:])
+
+
+def test_yolo_layer_maps_onto_yolo_head(tmp_path):
+    yolo_layers = pytest.importorskip("astrozoo.layers.yolo")
+    rng = np.random.default_rng(4)
+    priors = np.array([[24, 60], [40, 30], [1, 1]], np.float32)
+    slopes = np.array([[1, 6, -6], [0.5, 1.6, -1.6], [1, 6, -6], [1, 6, -6], [1, 6, -6], [1, 1.2, -0.2]], np.float32)
+    yolo = cianna.YoloSettings(2, 3, 1, 2, 1, priors, slopes)
+    records = [
+        _conv(rng, 8, (3, 3, 1), 3, stride=(2, 2, 1), padding=(1, 1, 0), act="RELU_S800.00_L0.05", bias=0.1),
+        _conv(rng, 2 * 12, (1, 1, 1), 8, act="YOLO", bias=0.01, yolo=yolo),
+    ]
+    dat = _fix_prev_sizes(cianna.DatFile(header=(32, 32, 1, 3), records=records))
+    model = cianna.load_model(dat)
+    head = model.get_layer("L2_yolo")
+    assert isinstance(head, yolo_layers.YoloHead)
+    assert model.output_shape == (None, 16, 16, 2, 12)
+    assert head.cell_size == 2 and head.class_softmax and head.priors == ((24.0, 40.0), (60.0, 30.0))
+    x = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    raw = cianna.load_model(dat, yolo_head=False).predict(x, verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(head(raw)), atol=1e-6)
+    path = tmp_path / "yolo.dat"
+    cianna.save_model(model, path)
+    assert path.read_bytes() == dat.to_bytes()
+    # A Keras-built detector head is written with its own settings.
+    model.cianna_dat = None
+    rec = cianna.model_to_dat(model)[-1]
+    assert rec.activation == "YOLO" and (rec.yolo.nb_box, rec.yolo.nb_class, rec.yolo.nb_param) == (2, 3, 1)
+    np.testing.assert_array_equal(rec.yolo.priors[:2], priors[:2])
+    np.testing.assert_array_equal(rec.yolo.slopes_and_maxes, slopes)
 
 
 # ----------------------------------------------------------------------------- darknet19
