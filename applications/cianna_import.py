@@ -53,8 +53,12 @@ NETWORKS = {
 parser = argparse.ArgumentParser(description="Import a CIANNA network, evaluate, fine-tune, export.")
 parser.add_argument("--quick", action="store_true", help="a one-minute run (also ASTROZOO_QUICK=1)")
 parser.add_argument("--out", default=None, help="output folder (default outputs/cianna_import)")
-parser.add_argument("--data-dir", default=None, help="folder holding cianna/ and cifar10/ (default: shared data)")
-parser.add_argument("--network", default="arch2_res128", choices=sorted(NETWORKS), help="network to fine-tune")
+parser.add_argument(
+    "--data-dir", default=None, help="folder holding cianna/ and cifar10/ (default: shared data)"
+)
+parser.add_argument(
+    "--network", default="arch2_res128", choices=sorted(NETWORKS), help="network to fine-tune"
+)
 parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
 parser.add_argument("--seed", type=int, default=0)
 args, _ = parser.parse_known_args()  # parse_known_args: Jupyter adds its own arguments
@@ -145,7 +149,9 @@ for key, fname in NETWORKS.items():
     t0 = time.perf_counter()
     acc, _ = accuracy(model if key == args.network else cianna.load_model(d), x_test, y_test)
     before[key] = acc
-    print(f"{key}: accuracy on {len(y_test)} CIFAR-10 test cats/dogs = {acc:.3f} ({time.perf_counter() - t0:.1f} s)")
+    print(
+        f"{key}: accuracy on {len(y_test)} CIFAR-10 test cats/dogs = {acc:.3f} ({time.perf_counter() - t0:.1f} s)"
+    )
 metrics["cifar_test_accuracy_before"] = before
 metrics["cifar_test_images"] = 2 * TEST_PER_CLASS
 
@@ -175,7 +181,9 @@ def batches(x, y, batch_size=32):
     return ds.batch(batch_size).map(lambda a, b: (flip(a, training=True), b)).prefetch(2)
 
 
-model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.compile(
+    optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+)
 t0 = time.perf_counter()
 history = model.fit(batches(x_train, y_train), epochs=EPOCHS, verbose=2)
 metrics["fine_tune_seconds"] = time.perf_counter() - t0
@@ -222,8 +230,11 @@ rng = np.random.default_rng(1)
 for ax, i in zip(axes.ravel(), rng.choice(len(y_test), 12, replace=False)):
     ax.imshow(x_test[i])
     ok = p1[i].argmax() == y_test[i]
-    ax.set_title(f"{CLASSES[p0[i].argmax()]} {p0[i].max():.2f} -> {CLASSES[p1[i].argmax()]} {p1[i].max():.2f}",
-                 fontsize=8, color="green" if ok else "red")
+    ax.set_title(
+        f"{CLASSES[p0[i].argmax()]} {p0[i].max():.2f} -> {CLASSES[p1[i].argmax()]} {p1[i].max():.2f}",
+        fontsize=8,
+        color="green" if ok else "red",
+    )
     ax.axis("off")
 fig.suptitle("prediction before -> after fine-tuning (green: right after)")
 fig.tight_layout()

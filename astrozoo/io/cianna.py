@@ -352,8 +352,16 @@ def read_dat(path_or_bytes):
         shapes.append(shape[1] + (shape[2],) if shape[0] == "map" else (shape[1],))
         prev = rec
     if not records:
-        raise DatFormatError(f"{name}: the file holds a header but no layer record (expected one at byte offset 16).")
-    return DatFile(header=tuple(header), records=records, shapes=shapes, size=len(data), path=None if name == "<bytes>" else name)
+        raise DatFormatError(
+            f"{name}: the file holds a header but no layer record (expected one at byte offset 16)."
+        )
+    return DatFile(
+        header=tuple(header),
+        records=records,
+        shapes=shapes,
+        size=len(data),
+        path=None if name == "<bytes>" else name,
+    )
 
 
 def _read_conv(cur, offset, shape):
@@ -374,14 +382,15 @@ def _read_conv(cur, offset, shape):
     if prev_depth != channels:
         raise cur.error(
             offset,
-            f"the conv record expects {prev_depth} input channels but the previous layer "
-            f"outputs {channels}.",
+            f"the conv record expects {prev_depth} input channels but the previous layer outputs {channels}.",
         )
     yolo = None
     if _cstr(act).startswith("YOLO"):
         nb_box, nb_class, nb_param, fit_dim, class_softmax = cur.ints(5, "the YOLO int32[5]")
         if not 0 < nb_box < 4096 or nb_class < 0 or nb_param < 0:
-            raise cur.error(offset, f"invalid YOLO settings nb_box={nb_box}, nb_class={nb_class}, nb_param={nb_param}.")
+            raise cur.error(
+                offset, f"invalid YOLO settings nb_box={nb_box}, nb_class={nb_class}, nb_param={nb_param}."
+            )
         priors = cur.array(3 * nb_box, "the YOLO priors float32[3][nb_box]").reshape(3, nb_box)
         slopes = cur.array(18, "the YOLO slopes_and_maxes float32[6][3]").reshape(6, 3)
         yolo = YoloSettings(nb_box, nb_class, nb_param, fit_dim, class_softmax, priors, slopes)
@@ -395,10 +404,23 @@ def _read_conv(cur, offset, shape):
     if any(o < 1 for o in out):
         raise cur.error(offset, f"the conv of input {size} (W, H, D) gives an empty output {out}.")
     flat = f_size[0] * f_size[1] * f_size[2] * channels + 1
-    weights = cur.array(nb_filters * flat, f"{nb_filters} x {flat} conv weights float32").reshape(nb_filters, flat)
+    weights = cur.array(nb_filters * flat, f"{nb_filters} x {flat} conv weights float32").reshape(
+        nb_filters, flat
+    )
     rec = ConvRecord(
-        offset, nb_filters, tuple(f_size), tuple(stride), tuple(pad), tuple(int_pad), tuple(prev_size),
-        prev_depth, dropout, bias_value, act, weights, yolo,
+        offset,
+        nb_filters,
+        tuple(f_size),
+        tuple(stride),
+        tuple(pad),
+        tuple(int_pad),
+        tuple(prev_size),
+        prev_depth,
+        dropout,
+        bias_value,
+        act,
+        weights,
+        yolo,
     )
     return rec, ("map", out, nb_filters)
 
@@ -414,7 +436,10 @@ def _read_pool(cur, offset, shape):
     if _cstr(ptype) not in ("MAX", "AVG"):
         raise cur.error(offset, f"unknown pool type {_cstr(ptype)!r}: expected 'MAX' or 'AVG'.")
     if any(x < 1 for x in p_size + stride) or any(x < 0 for x in pad) or global_pool not in (0, 1):
-        raise cur.error(offset, f"invalid pool fields p_size={p_size}, stride={stride}, padding={pad}, global={global_pool}.")
+        raise cur.error(
+            offset,
+            f"invalid pool fields p_size={p_size}, stride={stride}, padding={pad}, global={global_pool}.",
+        )
     size = shape[1]
     if global_pool:
         out = (1, 1, 1)
@@ -472,8 +497,16 @@ def _encode(dat):
         if rec.kind == "C":
             out.append(
                 struct.pack(
-                    "<17i2f", rec.nb_filters, *rec.f_size, *rec.stride, *rec.padding, *rec.int_padding,
-                    *rec.prev_size, rec.prev_depth, rec.dropout, rec.bias_value,
+                    "<17i2f",
+                    rec.nb_filters,
+                    *rec.f_size,
+                    *rec.stride,
+                    *rec.padding,
+                    *rec.int_padding,
+                    *rec.prev_size,
+                    rec.prev_depth,
+                    rec.dropout,
+                    rec.bias_value,
                 )
             )
             out.append(_raw40(rec.activation_raw))
@@ -484,7 +517,9 @@ def _encode(dat):
                 out.append(np.asarray(y.slopes_and_maxes, "<f4").reshape(6, 3).tobytes())
             out.append(np.ascontiguousarray(rec.weights, "<f4").tobytes())
         elif rec.kind == "P":
-            out.append(struct.pack("<10if", *rec.p_size, *rec.stride, *rec.padding, rec.global_pool, rec.dropout))
+            out.append(
+                struct.pack("<10if", *rec.p_size, *rec.stride, *rec.padding, rec.global_pool, rec.dropout)
+            )
             out.append(_raw40(rec.pool_type_raw))
             out.append(_raw40(rec.activation_raw))
         elif rec.kind == "N":
@@ -555,9 +590,7 @@ def _parse_activation(text, where):
         return "YOLO", ()
     if name.startswith("LIN") or name == "":
         return "LIN", ()
-    raise DatFormatError(
-        f"{where}: unsupported activation {text!r}: expected LIN, RELU, LOGI, SMAX or YOLO."
-    )
+    raise DatFormatError(f"{where}: unsupported activation {text!r}: expected LIN, RELU, LOGI, SMAX or YOLO.")
 
 
 def _activation_layer(text, name, where, spatial_rank=None, dtype=None):
@@ -590,10 +623,14 @@ def _activation_layer(text, name, where, spatial_rank=None, dtype=None):
 def _rank(dat):
     """Spatial rank of the network: 1 (spectra), 2 (images) or 3 (cubes)."""
     W, H, D, _ = dat.header
-    if D > 1 or any(getattr(r, "f_size", (1, 1, 1))[2] > 1 or getattr(r, "p_size", (1, 1, 1))[2] > 1 for r in dat):
+    if D > 1 or any(
+        getattr(r, "f_size", (1, 1, 1))[2] > 1 or getattr(r, "p_size", (1, 1, 1))[2] > 1 for r in dat
+    ):
         return 3
-    if H == 1 and all(getattr(r, "f_size", (1, 1, 1))[1] == 1 for r in dat) and all(
-        getattr(r, "p_size", (1, 1, 1))[1] == 1 for r in dat
+    if (
+        H == 1
+        and all(getattr(r, "f_size", (1, 1, 1))[1] == 1 for r in dat)
+        and all(getattr(r, "p_size", (1, 1, 1))[1] == 1 for r in dat)
     ):
         return 1
     return 2
@@ -702,7 +739,9 @@ def load_model(path, input_shape=None, name=None, yolo_head=True):
         spatial = None if rec.kind == "D" else rank
         if rec.kind == "P" and rec.global_pool:
             spatial = None
-        act = _activation_layer(rec.activation, f"{tag}_act", where, spatial_rank=spatial, dtype="float32" if last else None)
+        act = _activation_layer(
+            rec.activation, f"{tag}_act", where, spatial_rank=spatial, dtype="float32" if last else None
+        )
         if act is not None:
             x = act(x)
         prev = rec
@@ -727,8 +766,14 @@ def _yolo_head(x, rec, input_shape, rank, tag, where):
         )
     priors = [(float(y.priors[0, j]), float(y.priors[1, j])) for j in range(y.nb_box)]
     head = YoloHead(
-        y.nb_box, y.nb_class, y.nb_param, priors=priors, cell_size=in_w // grid_w,
-        slopes_and_maxes=y.slopes_and_maxes.tolist(), class_softmax=bool(y.class_softmax), name=f"{tag}_yolo",
+        y.nb_box,
+        y.nb_class,
+        y.nb_param,
+        priors=priors,
+        cell_size=in_w // grid_w,
+        slopes_and_maxes=y.slopes_and_maxes.tolist(),
+        class_softmax=bool(y.class_softmax),
+        name=f"{tag}_yolo",
     )
     return head(x)
 
@@ -757,7 +802,11 @@ def _build_conv(x, rec, tag, rank, first, where):
                 f"{where}: a transposed conv (int_padding={rec.int_padding}) needs stride 1 and "
                 f"padding <= f_size-1; got stride={rec.stride}, padding={rec.padding}."
             )
-        Tr = {1: keras.layers.Conv1DTranspose, 2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}[rank]
+        Tr = {
+            1: keras.layers.Conv1DTranspose,
+            2: keras.layers.Conv2DTranspose,
+            3: keras.layers.Conv3DTranspose,
+        }[rank]
         conv = Tr(rec.nb_filters, ks, strides=tuple(i + 1 for i in ipad), padding="valid", name=f"{tag}_conv")
         x = conv(x)
         flip = tuple(slice(None, None, -1) for _ in range(rank))
@@ -829,7 +878,12 @@ def _build_pool(x, rec, tag, rank, where):
             ("AVG", 2): keras.layers.AveragePooling2D,
             ("AVG", 3): keras.layers.AveragePooling3D,
         }[(rec.pool_type, rank)]
-        x = Pool(ps[0] if rank == 1 else ps, strides=st[0] if rank == 1 else st, padding=padding, name=f"{tag}_pool")(x)
+        x = Pool(
+            ps[0] if rank == 1 else ps,
+            strides=st[0] if rank == 1 else st,
+            padding=padding,
+            name=f"{tag}_pool",
+        )(x)
     return _dropout(x, rec.dropout, tag)
 
 
@@ -917,8 +971,12 @@ def _function_text(fn, lname):
 
     name = keras.activations.serialize(fn)
     name = name if isinstance(name, str) else name.get("config", {}).get("name", str(name))
-    table = {"linear": "LIN", "softmax": "SMAX", "sigmoid": "LOGI_S1000000000.00_B1.00",
-             "relu": "RELU_S1000000000.00_L0.00"}
+    table = {
+        "linear": "LIN",
+        "softmax": "SMAX",
+        "sigmoid": "LOGI_S1000000000.00_B1.00",
+        "relu": "RELU_S1000000000.00_L0.00",
+    }
     if name in table:
         return table[name]
     raise ValueError(
@@ -932,11 +990,15 @@ def _chain(model):
 
     layers = [lyr for lyr in model.layers if not isinstance(lyr, keras.layers.InputLayer)]
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError(f"save_model needs a model with one input and one output; {model.name!r} has "
-                         f"{len(model.inputs)} and {len(model.outputs)}.")
+        raise ValueError(
+            f"save_model needs a model with one input and one output; {model.name!r} has "
+            f"{len(model.inputs)} and {len(model.outputs)}."
+        )
     for lyr in layers:
         if len(lyr._inbound_nodes) != 1 or len(keras.tree.flatten(lyr._inbound_nodes[0].input_tensors)) != 1:
-            raise ValueError(f"Layer {lyr.name!r} is not part of a single chain: CIANNA files hold sequential networks only.")
+            raise ValueError(
+                f"Layer {lyr.name!r} is not part of a single chain: CIANNA files hold sequential networks only."
+            )
     return layers
 
 
@@ -1004,15 +1066,23 @@ def model_to_dat(model, template=None):
                 break
             if t != "LIN":
                 if text != "LIN":
-                    raise ValueError(f"Layer {lyr.name!r}: two activations in a row cannot be written to CIANNA.")
+                    raise ValueError(
+                        f"Layer {lyr.name!r}: two activations in a row cannot be written to CIANNA."
+                    )
                 text = t
             j += 1
         return text, j
 
     while i < len(layers):
         lyr = layers[i]
-        tmpl = template.records[len(records)] if template is not None and len(records) < len(template.records) else None
-        if isinstance(lyr, (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)):
+        tmpl = (
+            template.records[len(records)]
+            if template is not None and len(records) < len(template.records)
+            else None
+        )
+        if isinstance(
+            lyr, (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
+        ):
             pad = lyr.padding
             pad = (pad,) if rank == 1 else pad
             pairs = [tuple(p) if isinstance(p, (tuple, list)) else (p, p) for p in pad]
@@ -1021,31 +1091,46 @@ def model_to_dat(model, template=None):
             pending_pad = to_whd([a for a, _ in pairs], 0)
             i += 1
             continue
-        if isinstance(lyr, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)) and not isinstance(
+        if isinstance(
+            lyr, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+        ) and not isinstance(
             lyr, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
         ):
-            rec, shape, i = _conv_from_keras(lyr, layers, i, shape, pending_pad, rank, to_whd, tmpl, attach_activation)
+            rec, shape, i = _conv_from_keras(
+                lyr, layers, i, shape, pending_pad, rank, to_whd, tmpl, attach_activation
+            )
             pending_pad = None
             records.append(rec)
             continue
-        if isinstance(lyr, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)):
+        if isinstance(
+            lyr, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+        ):
             rec, shape, i = _tconv_from_keras(lyr, layers, i, shape, rank, to_whd, tmpl, attach_activation)
             records.append(rec)
             continue
         if pending_pad is not None:
             raise ValueError(f"Layer {layers[i - 1].name!r}: zero padding must be followed by a convolution.")
         pool_types = {
-            keras.layers.MaxPooling1D: "MAX", keras.layers.MaxPooling2D: "MAX", keras.layers.MaxPooling3D: "MAX",
-            keras.layers.AveragePooling1D: "AVG", keras.layers.AveragePooling2D: "AVG", keras.layers.AveragePooling3D: "AVG",
+            keras.layers.MaxPooling1D: "MAX",
+            keras.layers.MaxPooling2D: "MAX",
+            keras.layers.MaxPooling3D: "MAX",
+            keras.layers.AveragePooling1D: "AVG",
+            keras.layers.AveragePooling2D: "AVG",
+            keras.layers.AveragePooling3D: "AVG",
         }
         global_types = {
-            keras.layers.GlobalMaxPooling1D: "MAX", keras.layers.GlobalMaxPooling2D: "MAX", keras.layers.GlobalMaxPooling3D: "MAX",
-            keras.layers.GlobalAveragePooling1D: "AVG", keras.layers.GlobalAveragePooling2D: "AVG",
+            keras.layers.GlobalMaxPooling1D: "MAX",
+            keras.layers.GlobalMaxPooling2D: "MAX",
+            keras.layers.GlobalMaxPooling3D: "MAX",
+            keras.layers.GlobalAveragePooling1D: "AVG",
+            keras.layers.GlobalAveragePooling2D: "AVG",
             keras.layers.GlobalAveragePooling3D: "AVG",
         }
         if type(lyr) in pool_types or type(lyr) in global_types:
             if shape[0] != "map":
-                raise ValueError(f"Layer {lyr.name!r}: pooling after a dense layer cannot be written to CIANNA.")
+                raise ValueError(
+                    f"Layer {lyr.name!r}: pooling after a dense layer cannot be written to CIANNA."
+                )
             size = shape[1]
             if type(lyr) in global_types:
                 if getattr(lyr, "keepdims", False):
@@ -1064,14 +1149,24 @@ def model_to_dat(model, template=None):
                         out_n = -(-n // s)
                         total = max((out_n - 1) * s + k - n, 0)
                         if total % 2:
-                            raise ValueError(f"Layer {lyr.name!r}: 'same' pooling pads asymmetrically here; CIANNA cannot.")
+                            raise ValueError(
+                                f"Layer {lyr.name!r}: 'same' pooling pads asymmetrically here; CIANNA cannot."
+                            )
                         pad.append(total // 2)
                     pad = tuple(pad)
                 out = tuple((n + 2 * p - k) // s + 1 for n, k, p, s in zip(size, p_size, pad, stride))
                 glob = 0
             text, j = attach_activation(lyr, i + 1)
-            rec = PoolRecord(0, tuple(p_size), tuple(stride), tuple(pad), glob, 0.0,
-                             _keep_raw(tmpl, "P", "pool_type_raw", ptype), _keep_raw(tmpl, "P", "activation_raw", text))
+            rec = PoolRecord(
+                0,
+                tuple(p_size),
+                tuple(stride),
+                tuple(pad),
+                glob,
+                0.0,
+                _keep_raw(tmpl, "P", "pool_type_raw", ptype),
+                _keep_raw(tmpl, "P", "activation_raw", text),
+            )
             rec.dropout = _dropout_in(layers, i + 1, j)
             shape = ("map", out, shape[2])
             records.append(rec)
@@ -1079,19 +1174,32 @@ def model_to_dat(model, template=None):
             continue
         if isinstance(lyr, CiannaGroupNorm):
             if shape[0] != "map":
-                raise ValueError(f"Layer {lyr.name!r}: group norm after a dense layer cannot be written to CIANNA.")
+                raise ValueError(
+                    f"Layer {lyr.name!r}: group norm after a dense layer cannot be written to CIANNA."
+                )
             if abs(lyr.epsilon - 1e-3) > 1e-9:
-                raise ValueError(f"Layer {lyr.name!r}: CIANNA's group norm uses epsilon=1e-3, got {lyr.epsilon}.")
+                raise ValueError(
+                    f"Layer {lyr.name!r}: CIANNA's group norm uses epsilon=1e-3, got {lyr.epsilon}."
+                )
             gamma, beta = (np.asarray(w, np.float32) for w in lyr.get_weights())
             text, j = attach_activation(lyr, i + 1)
-            rec = NormRecord(0, _keep_raw(tmpl, "N", "norm_type_raw", "GN"), lyr.group_size, lyr.set_off,
-                             _keep_raw(tmpl, "N", "activation_raw", text), gamma, beta)
+            rec = NormRecord(
+                0,
+                _keep_raw(tmpl, "N", "norm_type_raw", "GN"),
+                lyr.group_size,
+                lyr.set_off,
+                _keep_raw(tmpl, "N", "activation_raw", text),
+                gamma,
+                beta,
+            )
             records.append(rec)
             i = j
             continue
         if isinstance(lyr, keras.layers.Permute):
             if tuple(lyr.dims) != (rank + 1,) + tuple(range(1, rank + 1)):
-                raise ValueError(f"Layer {lyr.name!r}: only the channel-planar Permute before Flatten is supported.")
+                raise ValueError(
+                    f"Layer {lyr.name!r}: only the channel-planar Permute before Flatten is supported."
+                )
             planar = True
             i += 1
             continue
@@ -1105,11 +1213,16 @@ def model_to_dat(model, template=None):
             i += 1
             continue
         if isinstance(lyr, keras.layers.Dense):
-            rec, shape, i = _dense_from_keras(lyr, layers, i, shape, records, tmpl, attach_activation, flatten_seen)
+            rec, shape, i = _dense_from_keras(
+                lyr, layers, i, shape, records, tmpl, attach_activation, flatten_seen
+            )
             flatten_seen = planar = False
             records.append(rec)
             continue
-        if isinstance(lyr, (keras.layers.Dropout, keras.layers.Rescaling)) or _activation_text(lyr) is not None:
+        if (
+            isinstance(lyr, (keras.layers.Dropout, keras.layers.Rescaling))
+            or _activation_text(lyr) is not None
+        ):
             raise ValueError(
                 f"Layer {lyr.name!r} ({type(lyr).__name__}) does not follow a conv, pool, norm or dense "
                 "layer: CIANNA attaches activations and dropout to a layer."
@@ -1182,7 +1295,9 @@ def _conv_from_keras(lyr, layers, i, shape, pending_pad, rank, to_whd, tmpl, att
     pad = pending_pad or (0, 0, 0)
     if lyr.padding == "same":
         if pending_pad is not None or any(s != 1 for s in stride) or any(k % 2 == 0 for k in f_size):
-            raise ValueError(f"Layer {lyr.name!r}: padding='same' is supported with stride 1 and odd kernels only.")
+            raise ValueError(
+                f"Layer {lyr.name!r}: padding='same' is supported with stride 1 and odd kernels only."
+            )
         pad = tuple((k - 1) // 2 for k in f_size)
     elif lyr.padding != "valid":
         raise ValueError(f"Layer {lyr.name!r}: padding={lyr.padding!r} has no CIANNA equivalent.")
@@ -1212,21 +1327,40 @@ def _conv_from_keras(lyr, layers, i, shape, pending_pad, rank, to_whd, tmpl, att
     col = _bias_column(keras_bias, bias_value, tmpl.weights[:, -1] if use_tmpl else None)
     weights_arr = np.concatenate([w, col[:, None]], axis=1).astype(np.float32)
     out = tuple(_conv_out(s, f, p, 0, st) for s, f, p, st in zip(shape[1], f_size, pad, stride))
-    rec = ConvRecord(0, lyr.filters, f_size, stride, tuple(pad), (0, 0, 0), tuple(shape[1]), channels,
-                     _dropout_in(layers, i + 1, j), bias_value, act_raw, weights_arr, yolo)
+    rec = ConvRecord(
+        0,
+        lyr.filters,
+        f_size,
+        stride,
+        tuple(pad),
+        (0, 0, 0),
+        tuple(shape[1]),
+        channels,
+        _dropout_in(layers, i + 1, j),
+        bias_value,
+        act_raw,
+        weights_arr,
+        yolo,
+    )
     return rec, ("map", out, lyr.filters), j
 
 
 def _yolo_settings(head, conv, tmpl_yolo):
     """CIANNA's YOLO fields for a YoloHead; the template's when they describe the same head."""
     if conv.filters != head.filters:
-        raise ValueError(f"Layer {conv.name!r}: {conv.filters} filters, but {head.name!r} expects {head.filters}.")
+        raise ValueError(
+            f"Layer {conv.name!r}: {conv.filters} filters, but {head.name!r} expects {head.filters}."
+        )
     wh = np.array(head.priors, np.float32).T
     slopes = np.array(head.slopes_and_maxes, np.float32)
-    if tmpl_yolo is not None and (tmpl_yolo.nb_box, tmpl_yolo.nb_class, tmpl_yolo.nb_param) == (
-        head.nb_box, head.nb_class, head.nb_param
-    ) and np.array_equal(tmpl_yolo.priors[:2], wh) and np.array_equal(tmpl_yolo.slopes_and_maxes, slopes) \
-            and bool(tmpl_yolo.class_softmax) == head.class_softmax:
+    if (
+        tmpl_yolo is not None
+        and (tmpl_yolo.nb_box, tmpl_yolo.nb_class, tmpl_yolo.nb_param)
+        == (head.nb_box, head.nb_class, head.nb_param)
+        and np.array_equal(tmpl_yolo.priors[:2], wh)
+        and np.array_equal(tmpl_yolo.slopes_and_maxes, slopes)
+        and bool(tmpl_yolo.class_softmax) == head.class_softmax
+    ):
         return tmpl_yolo
     priors = np.concatenate([wh, np.ones((1, head.nb_box), np.float32)])  # depth priors of 2D boxes
     return YoloSettings(head.nb_box, head.nb_class, head.nb_param, 2, int(head.class_softmax), priors, slopes)
@@ -1235,22 +1369,30 @@ def _yolo_settings(head, conv, tmpl_yolo):
 def _is_first(layers, i):
     import keras
 
-    return all(isinstance(lyr, (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D))
-               for lyr in layers[:i])
+    return all(
+        isinstance(lyr, (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D))
+        for lyr in layers[:i]
+    )
 
 
 def _tconv_from_keras(lyr, layers, i, shape, rank, to_whd, tmpl, attach_activation):
     import keras
 
     if lyr.padding != "valid" or lyr.data_format != "channels_last":
-        raise ValueError(f"Layer {lyr.name!r}: only padding='valid', channels_last transposed convs are supported.")
-    if any(d != 1 for d in np.atleast_1d(lyr.dilation_rate)) or getattr(lyr, "output_padding", None) not in (None,):
+        raise ValueError(
+            f"Layer {lyr.name!r}: only padding='valid', channels_last transposed convs are supported."
+        )
+    if any(d != 1 for d in np.atleast_1d(lyr.dilation_rate)) or getattr(lyr, "output_padding", None) not in (
+        None,
+    ):
         raise ValueError(f"Layer {lyr.name!r}: dilation/output_padding have no CIANNA equivalent.")
     f_size = to_whd(lyr.kernel_size, 1)
     int_pad = tuple(s - 1 for s in to_whd(lyr.strides, 1))
     crop = (0, 0, 0)
     j = i + 1
-    if j < len(layers) and isinstance(layers[j], (keras.layers.Cropping1D, keras.layers.Cropping2D, keras.layers.Cropping3D)):
+    if j < len(layers) and isinstance(
+        layers[j], (keras.layers.Cropping1D, keras.layers.Cropping2D, keras.layers.Cropping3D)
+    ):
         c = layers[j].cropping
         c = (c,) if rank == 1 else c
         pairs = [tuple(p) if isinstance(p, (tuple, list)) else (p, p) for p in c]
@@ -1271,13 +1413,30 @@ def _tconv_from_keras(lyr, layers, i, shape, rank, to_whd, tmpl, attach_activati
         full = full[None]
     w = full.transpose(4, 3, 0, 1, 2).reshape(lyr.filters, -1)
     text, j2 = attach_activation(lyr, j)
-    use_tmpl = tmpl is not None and tmpl.kind == "C" and tmpl.yolo is None and tmpl.weights.shape == (lyr.filters, w.shape[1] + 1)
+    use_tmpl = (
+        tmpl is not None
+        and tmpl.kind == "C"
+        and tmpl.yolo is None
+        and tmpl.weights.shape == (lyr.filters, w.shape[1] + 1)
+    )
     bias_value = tmpl.bias_value if use_tmpl else _default_bias_value(text, first=_is_first(layers, i))
     col = _bias_column(keras_bias, bias_value, tmpl.weights[:, -1] if use_tmpl else None)
     weights_arr = np.concatenate([w, col[:, None]], axis=1).astype(np.float32)
     out = tuple(_conv_out(s, f, p, ip, 1) for s, f, p, ip in zip(shape[1], f_size, pad, int_pad))
-    rec = ConvRecord(0, lyr.filters, f_size, (1, 1, 1), pad, int_pad, tuple(shape[1]), shape[2],
-                     _dropout_in(layers, j, j2), bias_value, _keep_raw(tmpl, "C", "activation_raw", text), weights_arr)
+    rec = ConvRecord(
+        0,
+        lyr.filters,
+        f_size,
+        (1, 1, 1),
+        pad,
+        int_pad,
+        tuple(shape[1]),
+        shape[2],
+        _dropout_in(layers, j, j2),
+        bias_value,
+        _keep_raw(tmpl, "C", "activation_raw", text),
+        weights_arr,
+    )
     return rec, ("map", out, lyr.filters), j2
 
 
@@ -1293,13 +1452,17 @@ def _dense_from_keras(lyr, layers, i, shape, records, tmpl, attach_activation, f
     if after_dense:
         prev_kind = _parse_activation(records[-1].activation, lyr.name)[0]
         if prev_kind == "LIN":
-            raise ValueError(f"Layer {lyr.name!r}: a dense layer after a linear dense layer cannot be written exactly.")
+            raise ValueError(
+                f"Layer {lyr.name!r}: a dense layer after a linear dense layer cannot be written exactly."
+            )
         if keras_bias is not None and np.any(keras_bias != 0):
             raise ValueError(
                 f"Layer {lyr.name!r}: CIANNA discards the bias of a dense layer that follows a non-linear "
                 "dense layer; build it with use_bias=False."
             )
-    bias_value = tmpl.bias_value if use_tmpl else _default_bias_value(text, first=not records and not after_dense)
+    bias_value = (
+        tmpl.bias_value if use_tmpl else _default_bias_value(text, first=not records and not after_dense)
+    )
     w = np.zeros((n_in + 1, n_out + 1), np.float32)
     w[:n_in, :n_out] = kernel
     if use_tmpl:
@@ -1310,8 +1473,12 @@ def _dense_from_keras(lyr, layers, i, shape, records, tmpl, attach_activation, f
     if after_dense:
         w[n_in, :n_out] = tmpl.weights[n_in, :n_out] if use_tmpl else 0.0
     elif keras_bias is not None:
-        w[n_in, :n_out] = _bias_column(keras_bias, bias_value, tmpl.weights[n_in, :n_out] if use_tmpl else None)
-    rec = DenseRecord(0, n_out, _dropout_in(layers, i + 1, j), bias_value, _keep_raw(tmpl, "D", "activation_raw", text), w)
+        w[n_in, :n_out] = _bias_column(
+            keras_bias, bias_value, tmpl.weights[n_in, :n_out] if use_tmpl else None
+        )
+    rec = DenseRecord(
+        0, n_out, _dropout_in(layers, i + 1, j), bias_value, _keep_raw(tmpl, "D", "activation_raw", text), w
+    )
     return rec, ("flat", n_out, None), j
 
 
@@ -1437,8 +1604,13 @@ def load_dat_weights_into(model, path):
             cin = layer.input.shape[-1]
             act = _parse_activation(rec.activation, head)[0]
             want_act = "LIN" if lname == "predictions_conv" else "RELU"
-            if (rec.nb_filters, rec.f_size[:2], rec.stride[:2], rec.prev_depth) != (filters, (kernel, kernel), (1, 1), cin) \
-                    or any(rec.int_padding) or rec.padding[:2] != ((kernel - 1) // 2,) * 2 or act != want_act:
+            if (
+                (rec.nb_filters, rec.f_size[:2], rec.stride[:2], rec.prev_depth)
+                != (filters, (kernel, kernel), (1, 1), cin)
+                or any(rec.int_padding)
+                or rec.padding[:2] != ((kernel - 1) // 2,) * 2
+                or act != want_act
+            ):
                 raise ValueError(
                     f"{head} does not match darknet19 layer {lname!r}: the file has {rec.nb_filters} "
                     f"filters {rec.f_size[0]}x{rec.f_size[1]} on {rec.prev_depth} channels, stride "
@@ -1449,7 +1621,10 @@ def load_dat_weights_into(model, path):
             if want_act == "RELU":
                 s, slope = _parse_activation(rec.activation, head)[1]
                 act_layer = model.get_layer(lname + "_act")
-                if (getattr(act_layer, "negative_slope", None), getattr(act_layer, "saturation", None)) != (slope, s):
+                if (getattr(act_layer, "negative_slope", None), getattr(act_layer, "saturation", None)) != (
+                    slope,
+                    s,
+                ):
                     raise ValueError(
                         f"{head}: activation {rec.activation!r} does not match layer {lname + '_act'!r}."
                     )
@@ -1458,9 +1633,14 @@ def load_dat_weights_into(model, path):
         elif kind == "N":
             layer = model.get_layer(lname) if lname in names else None
             if layer is None or getattr(layer, "group_size", None) is None:
-                raise ValueError(f"{head}: darknet19 has no CIANNA group norm {lname!r} (build it with norm='group').")
-            if rec.group_size != layer.group_size or rec.set_off != layer.set_off or \
-                    _parse_activation(rec.activation, head)[0] != "LIN":
+                raise ValueError(
+                    f"{head}: darknet19 has no CIANNA group norm {lname!r} (build it with norm='group')."
+                )
+            if (
+                rec.group_size != layer.group_size
+                or rec.set_off != layer.set_off
+                or _parse_activation(rec.activation, head)[0] != "LIN"
+            ):
                 raise ValueError(
                     f"{head} does not match darknet19 layer {lname!r}: group_size {rec.group_size}, "
                     f"set_off {rec.set_off}, activation {rec.activation!r}; expected group_size "
@@ -1474,7 +1654,9 @@ def load_dat_weights_into(model, path):
                     f"(global={rec.global_pool}), expected {detail}{' global' if lname == 'avg_pool' else ''}."
                 )
             if lname != "avg_pool" and (rec.p_size[:2], rec.stride[:2]) != ((2, 2), (2, 2)):
-                raise ValueError(f"{head} does not match darknet19 layer {lname!r}: expected a 2x2 max-pool of stride 2.")
+                raise ValueError(
+                    f"{head} does not match darknet19 layer {lname!r}: expected a 2x2 max-pool of stride 2."
+                )
     if include_top and len(dat.records) != len(expected):
         extra = dat.records[len(expected)]
         raise ValueError(
@@ -1495,16 +1677,22 @@ def _describe(dat):
     ]
     for i, (rec, shape) in enumerate(zip(dat.records, dat.shapes), start=1):
         if rec.kind == "C":
-            d = (f"conv {rec.nb_filters} x {'x'.join(map(str, rec.f_size))} s{rec.stride} p{rec.padding}"
-                 + (f" ip{rec.int_padding}" if any(rec.int_padding) else "")
-                 + f" bias={rec.bias_value:g} drop={rec.dropout:g} {rec.activation}")
+            d = (
+                f"conv {rec.nb_filters} x {'x'.join(map(str, rec.f_size))} s{rec.stride} p{rec.padding}"
+                + (f" ip{rec.int_padding}" if any(rec.int_padding) else "")
+                + f" bias={rec.bias_value:g} drop={rec.dropout:g} {rec.activation}"
+            )
             if rec.yolo is not None:
                 y = rec.yolo
-                d += (f" [boxes={y.nb_box} classes={y.nb_class} params={y.nb_param} fit_dim={y.fit_dim}"
-                      f" softmax={y.class_softmax} priors w={y.priors[0].tolist()} h={y.priors[1].tolist()}]")
+                d += (
+                    f" [boxes={y.nb_box} classes={y.nb_class} params={y.nb_param} fit_dim={y.fit_dim}"
+                    f" softmax={y.class_softmax} priors w={y.priors[0].tolist()} h={y.priors[1].tolist()}]"
+                )
         elif rec.kind == "P":
-            d = (f"{rec.pool_type} pool {'global' if rec.global_pool else 'x'.join(map(str, rec.p_size))}"
-                 f" s{rec.stride} p{rec.padding} {rec.activation}")
+            d = (
+                f"{rec.pool_type} pool {'global' if rec.global_pool else 'x'.join(map(str, rec.p_size))}"
+                f" s{rec.stride} p{rec.padding} {rec.activation}"
+            )
         elif rec.kind == "N":
             d = f"group norm size {rec.group_size} ({rec.gamma.size} groups) set_off {rec.set_off} {rec.activation}"
         else:
@@ -1517,4 +1705,3 @@ def describe(path):
     """A human-readable table of a CIANNA ``.dat`` file's records (for ``astrozoo cianna-info``)."""
     dat = path if isinstance(path, DatFile) else read_dat(path)
     return _describe(dat)
-

@@ -28,12 +28,25 @@ def _str40(text):
     return text.encode().ljust(40, b"\0")
 
 
-def _conv(rng, nb_filters, f_size, cin, stride=(1, 1, 1), padding=(0, 0, 0), int_padding=(0, 0, 0),
-          act="LIN", bias=0.5, dropout=0.0, yolo=None, prev=(0, 0, 0)):
+def _conv(
+    rng,
+    nb_filters,
+    f_size,
+    cin,
+    stride=(1, 1, 1),
+    padding=(0, 0, 0),
+    int_padding=(0, 0, 0),
+    act="LIN",
+    bias=0.5,
+    dropout=0.0,
+    yolo=None,
+    prev=(0, 0, 0),
+):
     flat = f_size[0] * f_size[1] * f_size[2] * cin + 1
     w = rng.normal(0, 0.3, (nb_filters, flat)).astype(np.float32)
-    return cianna.ConvRecord(0, nb_filters, f_size, stride, padding, int_padding, prev, cin, dropout, bias,
-                             _str40(act), w, yolo)
+    return cianna.ConvRecord(
+        0, nb_filters, f_size, stride, padding, int_padding, prev, cin, dropout, bias, _str40(act), w, yolo
+    )
 
 
 def _fix_prev_sizes(dat):
@@ -42,11 +55,19 @@ def _fix_prev_sizes(dat):
     for rec in dat.records:
         if rec.kind == "C":
             rec.prev_size = tuple(size)
-            size = tuple(cianna._conv_out(s, f, p, ip, st) for s, f, p, ip, st in
-                         zip(size, rec.f_size, rec.padding, rec.int_padding, rec.stride))
+            size = tuple(
+                cianna._conv_out(s, f, p, ip, st)
+                for s, f, p, ip, st in zip(size, rec.f_size, rec.padding, rec.int_padding, rec.stride)
+            )
         elif rec.kind == "P":
-            size = (1, 1, 1) if rec.global_pool else tuple(
-                (s + 2 * p - k) // st + 1 for s, k, p, st in zip(size, rec.p_size, rec.padding, rec.stride))
+            size = (
+                (1, 1, 1)
+                if rec.global_pool
+                else tuple(
+                    (s + 2 * p - k) // st + 1
+                    for s, k, p, st in zip(size, rec.p_size, rec.padding, rec.stride)
+                )
+            )
     return cianna.read_dat(dat.to_bytes())
 
 
@@ -135,8 +156,13 @@ def test_other_input_size_and_keras_roundtrip(shared_data, tmp_path):
 
 def test_truncated_and_malformed_files_name_the_offset(shared_data):
     raw = _path(shared_data, "arch1_res128").read_bytes()
-    for cut, what in [(10, "header"), (16 + 40, "conv fields"), (1925 - 8, "conv weights"),
-                      (2050 + 60, "norm activation"), (len(raw) - 3, "pool activation")]:
+    for cut, what in [
+        (10, "header"),
+        (16 + 40, "conv fields"),
+        (1925 - 8, "conv weights"),
+        (2050 + 60, "norm activation"),
+        (len(raw) - 3, "pool activation"),
+    ]:
         with pytest.raises(cianna.DatFormatError, match=f"truncated.*{what}.*byte offset"):
             cianna.read_dat(raw[:cut])
     with pytest.raises(cianna.DatFormatError, match=r"invalid header.*\(0, 128, 1, 3\)"):
@@ -159,12 +185,15 @@ def test_truncated_and_malformed_files_name_the_offset(shared_data):
 
 
 def test_unsupported_layers_are_refused(tmp_path):
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization()])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization()]
+    )
     with pytest.raises(ValueError, match="BatchNormalization.*no CIANNA equivalent"):
         cianna.save_model(model, tmp_path / "bn.dat")
     assert not (tmp_path / "bn.dat").exists()
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
     with pytest.raises(ValueError, match="Permute"):
         cianna.save_model(model, tmp_path / "flat.dat")
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="tanh")])
@@ -183,8 +212,15 @@ def test_synthetic_networks_match_numpy_cianna_semantics(tmp_path):
     rng = np.random.default_rng(1)
     records = [
         _conv(rng, 6, (3, 3, 1), 2, stride=(2, 2, 1), padding=(1, 1, 0), act="RELU_S800.00_L0.05", bias=0.1),
-        cianna.NormRecord(0, _str40("GN"), 2, 1, _str40("LOGI_S6.00_B1.00"),
-                          rng.uniform(0.5, 1.5, 3).astype("f4"), rng.normal(0, 0.2, 3).astype("f4")),
+        cianna.NormRecord(
+            0,
+            _str40("GN"),
+            2,
+            1,
+            _str40("LOGI_S6.00_B1.00"),
+            rng.uniform(0.5, 1.5, 3).astype("f4"),
+            rng.normal(0, 0.2, 3).astype("f4"),
+        ),
         _conv(rng, 4, (4, 4, 1), 6, padding=(2, 2, 0), int_padding=(1, 1, 0), act="RELU_S1.50_L0.10"),
         cianna.PoolRecord(0, (3, 3, 1), (1, 1, 1), (1, 1, 0), 0, 0.0, _str40("AVG"), _str40("LIN")),
         cianna.PoolRecord(0, (2, 2, 1), (2, 2, 1), (0, 0, 0), 0, 0.0, _str40("MAX"), _str40("LIN")),
@@ -193,8 +229,9 @@ def test_synthetic_networks_match_numpy_cianna_semantics(tmp_path):
     dat = _fix_prev_sizes(dat)
     # Dense layers: after the flatten, then after a non-linear dense layer.
     n_in = int(np.prod(dat.shapes[-1]))
-    dense1 = cianna.DenseRecord(0, 5, 0.25, 0.5, _str40("LOGI_S6.00_B2.00"),
-                                rng.normal(0, 0.3, (n_in + 1, 6)).astype("f4"))
+    dense1 = cianna.DenseRecord(
+        0, 5, 0.25, 0.5, _str40("LOGI_S6.00_B2.00"), rng.normal(0, 0.3, (n_in + 1, 6)).astype("f4")
+    )
     dense2 = cianna.DenseRecord(0, 3, 0.0, 0.1, _str40("SMAX"), rng.normal(0, 0.5, (6, 4)).astype("f4"))
     dat = cianna.read_dat(cianna.DatFile(dat.header, dat.records + [dense1, dense2]).to_bytes())
     assert dat.shapes[2] == (10, 8, 1, 4)  # transposed conv doubled (5, 4)
@@ -227,7 +264,9 @@ def test_synthetic_networks_match_numpy_cianna_semantics(tmp_path):
     assert isinstance(model.get_layer("L1_conv"), keras.layers.Conv1D)
     x = rng.normal(size=(2, 64, 1)).astype("float32")
     ref = np.stack([cianna_numpy.forward(dat, xi.reshape(1, 64, 1)) for xi in x])
-    np.testing.assert_allclose(model.predict(x, verbose=0), np.moveaxis(ref, 1, -1).reshape(2, 8, 4), atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), np.moveaxis(ref, 1, -1).reshape(2, 8, 4), atol=1e-5
+    )
     assert cianna.model_to_dat(model).to_bytes() == dat.to_bytes()
 
 
@@ -257,14 +296,16 @@ def test_yolo_record_is_parsed_kept_and_written_back(tmp_path):
     bad = dat.to_bytes()
     yolo_off = rec.offset + 1 + 76 + 40
     with pytest.raises(cianna.DatFormatError, match="YOLO layer with 22 filters"):
-        cianna.read_dat(bad[:yolo_off] + struct.pack("<i", 3) + bad[yolo_off + 4:])
+        cianna.read_dat(bad[:yolo_off] + struct.pack("<i", 3) + bad[yolo_off + 4 :])
 
 
 def test_yolo_layer_maps_onto_yolo_head(tmp_path):
     yolo_layers = pytest.importorskip("astrozoo.layers.yolo")
     rng = np.random.default_rng(4)
     priors = np.array([[24, 60], [40, 30], [1, 1]], np.float32)
-    slopes = np.array([[1, 6, -6], [0.5, 1.6, -1.6], [1, 6, -6], [1, 6, -6], [1, 6, -6], [1, 1.2, -0.2]], np.float32)
+    slopes = np.array(
+        [[1, 6, -6], [0.5, 1.6, -1.6], [1, 6, -6], [1, 6, -6], [1, 6, -6], [1, 1.2, -0.2]], np.float32
+    )
     yolo = cianna.YoloSettings(2, 3, 1, 2, 1, priors, slopes)
     records = [
         _conv(rng, 8, (3, 3, 1), 3, stride=(2, 2, 1), padding=(1, 1, 0), act="RELU_S800.00_L0.05", bias=0.1),
@@ -301,8 +342,12 @@ def test_darknet19_accepts_a_cianna_file(tmp_path, shared_data):
     rng = np.random.default_rng(0)
     for layer in model.layers:
         if isinstance(layer, CiannaGroupNorm):
-            layer.set_weights([rng.uniform(0.5, 1.5, layer.groups).astype("f4"),
-                               rng.normal(0, 0.1, layer.groups).astype("f4")])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, layer.groups).astype("f4"),
+                    rng.normal(0, 0.1, layer.groups).astype("f4"),
+                ]
+            )
         elif isinstance(layer, keras.layers.Conv2D):
             layer.set_weights([layer.get_weights()[0], rng.normal(0, 0.1, layer.filters).astype("f4")])
     path = tmp_path / "darknet19.dat"
