@@ -985,20 +985,29 @@ def _function_text(fn, lname):
 
 
 def _chain(model):
-    """The model's layers as a single chain, input first (CIANNA networks are sequential)."""
+    """The model's layers as a single chain, input first (CIANNA networks are sequential).
+
+    Nested models (e.g. a backbone inside a detector) are expanded in place.
+    """
     import keras
 
-    layers = [lyr for lyr in model.layers if not isinstance(lyr, keras.layers.InputLayer)]
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(
             f"save_model needs a model with one input and one output; {model.name!r} has "
             f"{len(model.inputs)} and {len(model.outputs)}."
         )
-    for lyr in layers:
+    layers = []
+    for lyr in model.layers:
+        if isinstance(lyr, keras.layers.InputLayer):
+            continue
         if len(lyr._inbound_nodes) != 1 or len(keras.tree.flatten(lyr._inbound_nodes[0].input_tensors)) != 1:
             raise ValueError(
                 f"Layer {lyr.name!r} is not part of a single chain: CIANNA files hold sequential networks only."
             )
+        if isinstance(lyr, keras.Model) and hasattr(lyr, "inputs"):
+            layers.extend(_chain(lyr))
+        else:
+            layers.append(lyr)
     return layers
 
 
@@ -1173,6 +1182,11 @@ def model_to_dat(model, template=None):
             i = j
             continue
         if isinstance(lyr, CiannaGroupNorm):
+            if records and records[-1].kind == "N":
+                raise ValueError(
+                    f"Layer {lyr.name!r}: CIANNA cannot stack two group norms (the previous layer is a "
+                    "group norm too); drop one of them."
+                )
             if shape[0] != "map":
                 raise ValueError(
                     f"Layer {lyr.name!r}: group norm after a dense layer cannot be written to CIANNA."
@@ -1560,81 +1574,97 @@ def from_channel_planar(flat, spatial_shape, channels):
 # --------------------------------------------------------------------------------------
 
 
-def load_dat_weights_into(model, path):
-    """Load a CIANNA ``.dat`` Darknet-19 (the course's ImageNet backbone) into ``model``.
-
-    ``model`` is an :func:`astrozoo.applications.darknet19` (``norm="group"``,
-    ``activation="cianna"``). The file's records must follow its layout: a
-    RELU conv then a linear group norm for each ``block{b}_conv{i}``, max-pools
-    between the blocks, then (with ``include_top``) the 1x1 ``predictions_conv``,
-    a global average pool and a softmax. The first mismatching record is named
-    in the error, before any weight is assigned.
-    """
-    dat = path if isinstance(path, DatFile) else read_dat(path)
+def _darknet19_spec(include_top, classes, keep_last_norm=True):
+    """(kind, layer name, detail) of each record of a CIANNA Darknet-19 file."""
     from astrozoo.applications.darknet19 import DARKNET19_BLOCKS
 
-    expected = []  # (kind, layer name, detail)
+    spec = []
     for b, block in enumerate(DARKNET19_BLOCKS, start=1):
-        for i, (filters, kernel, group) in enumerate(block, start=1):
-            expected.append(("C", f"block{b}_conv{i}", (filters, kernel)))
-            expected.append(("N", f"block{b}_conv{i}_norm", group))
+        for i, (filters, kernel, _) in enumerate(block, start=1):
+            spec.append(("C", f"block{b}_conv{i}", dict(filters=filters, kernel=kernel, act="RELU")))
+            spec.append(("N", f"block{b}_conv{i}_norm", None))
         if b < len(DARKNET19_BLOCKS):
-            expected.append(("P", f"block{b}_pool", "MAX"))
-    names = {layer.name for layer in model.layers}
-    include_top = "predictions_conv" in names
+            spec.append(("P", f"block{b}_pool", dict(pool="MAX", global_pool=0)))
+    if not keep_last_norm:
+        spec.pop()
     if include_top:
-        classes = model.get_layer("predictions_conv").filters
-        expected.append(("C", "predictions_conv", (classes, 1)))
-        expected.append(("P", "avg_pool", "AVG"))
+        spec.append(("C", "predictions_conv", dict(filters=classes, kernel=1, act="LIN")))
+        spec.append(("P", "avg_pool", dict(pool="AVG", global_pool=1)))
+    return spec
+
+
+def _check_conv(rec, layer, lname, detail, head, get_layer, net):
+    filters, kernel, want = detail["filters"], detail["kernel"], detail["act"]
+    cin = layer.input.shape[-1]
+    act = _parse_activation(rec.activation, head)[0]
+    if (
+        (rec.nb_filters, rec.f_size[:2], rec.stride[:2], rec.prev_depth)
+        != (filters, (kernel, kernel), (1, 1), cin)
+        or any(rec.int_padding)
+        or rec.padding[:2] != ((kernel - 1) // 2,) * 2
+        or act != want
+    ):
+        raise ValueError(
+            f"{head} does not match {net} layer {lname!r}: the file has {rec.nb_filters} "
+            f"filters {rec.f_size[0]}x{rec.f_size[1]} on {rec.prev_depth} channels, stride "
+            f"{rec.stride[:2]}, padding {rec.padding[:2]}, activation {rec.activation!r}; "
+            f"expected {filters} filters {kernel}x{kernel} on {cin} channels, stride (1, 1), "
+            f"'same' padding, activation {want}."
+        )
+    if want == "RELU":
+        sat, slope = _parse_activation(rec.activation, head)[1]
+        act_name = detail.get("act_layer", lname + "_act")
+        act_layer = get_layer(act_name)
+        if (getattr(act_layer, "negative_slope", None), getattr(act_layer, "saturation", None)) != (
+            slope,
+            sat,
+        ):
+            raise ValueError(f"{head}: activation {rec.activation!r} does not match layer {act_name!r}.")
+    if want == "YOLO":
+        yolo_head = get_layer(detail["yolo_layer"])
+        y = rec.yolo
+        priors = tuple((float(y.priors[0, j]), float(y.priors[1, j])) for j in range(y.nb_box))
+        ours = (yolo_head.nb_box, yolo_head.nb_class, yolo_head.nb_param, bool(yolo_head.class_softmax))
+        if (y.nb_box, y.nb_class, y.nb_param, bool(y.class_softmax)) != ours or y.fit_dim != 2:
+            raise ValueError(
+                f"{head}: YOLO layer with {y.nb_box} boxes, {y.nb_class} classes, {y.nb_param} parameters, "
+                f"class_softmax={y.class_softmax}, fit_dim={y.fit_dim}; the model's head has "
+                f"{ours[0]} boxes, {ours[1]} classes, {ours[2]} parameters, class_softmax={int(ours[3])}."
+            )
+        if not np.allclose(priors, yolo_head.priors, rtol=1e-6):
+            raise ValueError(f"{head}: priors {priors} differ from the model's {yolo_head.priors}.")
+    weights = [_conv_kernel(rec, cin, 2)]
+    if layer.use_bias:
+        weights.append(_bias(rec.weights[:, -1], rec.bias_value))
+    elif np.any(rec.weights[:, -1] != 0):
+        raise ValueError(f"{head}: the file has conv biases but layer {lname!r} has use_bias=False.")
+    return weights
+
+
+def _assign_records(dat, spec, get_layer, net, exact_length):
+    """Check every record of ``dat`` against ``spec`` first, then set the weights."""
     src = dat.path or "the file"
     assignments = []
-    for k, (kind, lname, detail) in enumerate(expected):
+    for k, (kind, lname, detail) in enumerate(spec):
         if k >= len(dat.records):
             raise ValueError(
-                f"{src} is not a Darknet-19 of this layout: it ends after {len(dat.records)} records, "
+                f"{src} is not a {net} of this layout: it ends after {len(dat.records)} records, "
                 f"expected a {kind!r} record for layer {lname!r} next."
             )
         rec = dat.records[k]
         head = f"{src}: record {k + 1} ({rec.kind!r} at byte offset {rec.offset})"
         if rec.kind != kind:
-            raise ValueError(f"{head} does not match darknet19 layer {lname!r}: expected a {kind!r} record.")
+            raise ValueError(f"{head} does not match {net} layer {lname!r}: expected a {kind!r} record.")
+        try:
+            layer = get_layer(lname) if kind != "P" else None
+        except ValueError:
+            raise ValueError(f"{head}: the model has no layer {lname!r} for it.") from None
         if kind == "C":
-            filters, kernel = detail
-            layer = model.get_layer(lname)
-            cin = layer.input.shape[-1]
-            act = _parse_activation(rec.activation, head)[0]
-            want_act = "LIN" if lname == "predictions_conv" else "RELU"
-            if (
-                (rec.nb_filters, rec.f_size[:2], rec.stride[:2], rec.prev_depth)
-                != (filters, (kernel, kernel), (1, 1), cin)
-                or any(rec.int_padding)
-                or rec.padding[:2] != ((kernel - 1) // 2,) * 2
-                or act != want_act
-            ):
-                raise ValueError(
-                    f"{head} does not match darknet19 layer {lname!r}: the file has {rec.nb_filters} "
-                    f"filters {rec.f_size[0]}x{rec.f_size[1]} on {rec.prev_depth} channels, stride "
-                    f"{rec.stride[:2]}, padding {rec.padding[:2]}, activation {rec.activation!r}; "
-                    f"expected {filters} filters {kernel}x{kernel} on {cin} channels, stride (1, 1), "
-                    f"'same' padding, activation {want_act}."
-                )
-            if want_act == "RELU":
-                s, slope = _parse_activation(rec.activation, head)[1]
-                act_layer = model.get_layer(lname + "_act")
-                if (getattr(act_layer, "negative_slope", None), getattr(act_layer, "saturation", None)) != (
-                    slope,
-                    s,
-                ):
-                    raise ValueError(
-                        f"{head}: activation {rec.activation!r} does not match layer {lname + '_act'!r}."
-                    )
-            kernel_arr = _conv_kernel(rec, cin, 2)
-            assignments.append((layer, [kernel_arr, _bias(rec.weights[:, -1], rec.bias_value)]))
+            assignments.append((layer, _check_conv(rec, layer, lname, detail, head, get_layer, net)))
         elif kind == "N":
-            layer = model.get_layer(lname) if lname in names else None
-            if layer is None or getattr(layer, "group_size", None) is None:
+            if getattr(layer, "group_size", None) is None:
                 raise ValueError(
-                    f"{head}: darknet19 has no CIANNA group norm {lname!r} (build it with norm='group')."
+                    f"{head}: layer {lname!r} is not a CiannaGroupNorm (build it with norm='group')."
                 )
             if (
                 rec.group_size != layer.group_size
@@ -1642,29 +1672,90 @@ def load_dat_weights_into(model, path):
                 or _parse_activation(rec.activation, head)[0] != "LIN"
             ):
                 raise ValueError(
-                    f"{head} does not match darknet19 layer {lname!r}: group_size {rec.group_size}, "
+                    f"{head} does not match {net} layer {lname!r}: group_size {rec.group_size}, "
                     f"set_off {rec.set_off}, activation {rec.activation!r}; expected group_size "
                     f"{layer.group_size}, set_off {layer.set_off}, activation LIN."
                 )
             assignments.append((layer, [rec.gamma, rec.beta]))
         elif kind == "P":
-            if rec.pool_type != detail or (lname == "avg_pool") != bool(rec.global_pool):
+            if rec.pool_type != detail["pool"] or rec.global_pool != detail["global_pool"]:
                 raise ValueError(
-                    f"{head} does not match darknet19 layer {lname!r}: {rec.pool_type} pool "
-                    f"(global={rec.global_pool}), expected {detail}{' global' if lname == 'avg_pool' else ''}."
+                    f"{head} does not match {net} layer {lname!r}: {rec.pool_type} pool "
+                    f"(global={rec.global_pool}), expected {detail['pool']} (global={detail['global_pool']})."
                 )
-            if lname != "avg_pool" and (rec.p_size[:2], rec.stride[:2]) != ((2, 2), (2, 2)):
+            if not rec.global_pool and (rec.p_size[:2], rec.stride[:2]) != ((2, 2), (2, 2)):
                 raise ValueError(
-                    f"{head} does not match darknet19 layer {lname!r}: expected a 2x2 max-pool of stride 2."
+                    f"{head} does not match {net} layer {lname!r}: expected a 2x2 max-pool, stride 2."
                 )
-    if include_top and len(dat.records) != len(expected):
-        extra = dat.records[len(expected)]
+    if exact_length and len(dat.records) != len(spec):
+        extra = dat.records[len(spec)]
         raise ValueError(
-            f"{src}: record {len(expected) + 1} ({extra.kind!r} at byte offset {extra.offset}) follows "
-            "the Darknet-19 top; the file holds more layers than darknet19."
+            f"{src}: record {len(spec) + 1} ({extra.kind!r} at byte offset {extra.offset}) follows "
+            f"the last layer of {net}; the file holds more layers than the model."
         )
     for layer, weights in assignments:
         layer.set_weights(weights)
+
+
+def load_dat_weights_into(model, path):
+    """Load a CIANNA ``.dat`` Darknet-19 or YOLO-CIANNA detector into an astrozoo model.
+
+    * :func:`astrozoo.applications.darknet19` (``norm="group"``,
+      ``activation="cianna"``): the file's records must follow its layout, a
+      RELU conv then a linear group norm for each ``block{b}_conv{i}``, max-pools
+      between the blocks, then (with ``include_top``) the 1x1 ``predictions_conv``
+      and a global average pool with a softmax. Without the top, the file may go
+      on (a detector's head is ignored).
+    * :func:`astrozoo.applications.yolo_cianna` with the darknet19 backbone and
+      group-norm head: the backbone records, then for each head unit a linear
+      group norm and a 3x3 RELU conv, the output group norm and the 1x1 ``YOLO``
+      conv whose boxes, classes, parameters and priors must be the model's.
+
+    Every record is checked before any weight is assigned; the first mismatch is
+    named with its byte offset.
+    """
+    dat = path if isinstance(path, DatFile) else read_dat(path)
+    names = {layer.name for layer in model.layers}
+    if "yolo_head" in names:
+        backbone = model.backbone
+        if "block6_conv5" not in {layer.name for layer in backbone.layers}:
+            raise ValueError(f"{model.name!r}: only the darknet19 backbone can be loaded from a CIANNA file.")
+
+        def get_layer(name):
+            return model.get_layer(name) if name in names else backbone.get_layer(name)
+
+        # CIANNA's detector keeps Darknet-19 up to block6_conv5 without its norm
+        # (cnn.load(..., nb_layers=40)); a backbone that keeps it cannot match.
+        keep_last_norm = "block6_conv5_norm" in {layer.name for layer in backbone.layers}
+        spec = _darknet19_spec(include_top=False, classes=None, keep_last_norm=keep_last_norm)
+        n_head = len(model.head_filters)
+        for i in range(1, n_head + 1):
+            spec.append(("N", f"head_norm{i}", None))
+            filters = model.get_layer(f"head_conv{i}").filters
+            spec.append(
+                ("C", f"head_conv{i}", dict(filters=filters, kernel=3, act="RELU", act_layer=f"head_act{i}"))
+            )
+        spec.append(("N", "head_norm_out", None))
+        spec.append(
+            (
+                "C",
+                "yolo_conv",
+                dict(filters=model.yolo_head.filters, kernel=1, act="YOLO", yolo_layer="yolo_head"),
+            )
+        )
+        try:
+            _assign_records(dat, spec, get_layer, "yolo_cianna", exact_length=True)
+        except ValueError as err:
+            if keep_last_norm:
+                raise ValueError(
+                    f"{err} Note: the backbone of {model.name!r} keeps 'block6_conv5_norm', which "
+                    "CIANNA's detectors drop (two group norms cannot follow each other in CIANNA)."
+                ) from None
+            raise
+        return model
+    include_top = "predictions_conv" in names
+    classes = model.get_layer("predictions_conv").filters if include_top else None
+    _assign_records(dat, _darknet19_spec(include_top, classes), model.get_layer, "darknet19", include_top)
     return model
 
 
