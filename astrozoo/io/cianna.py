@@ -1020,8 +1020,10 @@ def model_to_dat(model, template=None):
     equals a symmetric padding) and their global versions, CiannaGroupNorm,
     Dense (after Flatten, in CIANNA's channel-planar order via Permute, or
     after another dense layer with a non-linear activation, whose bias CIANNA
-    discards), Dropout (+ Rescaling), and the activations of
-    :func:`load_model` plus Keras' linear/relu/leaky_relu/sigmoid/softmax.
+    discards), Dropout (+ Rescaling), the activations of :func:`load_model`
+    plus Keras' linear/relu/leaky_relu/sigmoid/softmax, and a ``YoloHead``
+    after the last convolution (a ``YOLO`` record). Nested models (a backbone
+    inside a detector) are expanded in place.
 
     Args:
         model: the Keras model.
