@@ -67,7 +67,7 @@ OUT = pathlib.Path(args.out or "outputs/cianna_import")
 OUT.mkdir(parents=True, exist_ok=True)
 DATA = pathlib.Path(args.data_dir) if args.data_dir else require_shared_data()
 TEST_PER_CLASS = 100 if QUICK else 1000
-TRAIN_PER_CLASS = 150 if QUICK else 1000
+TRAIN_PER_CLASS = 100 if QUICK else 1000
 EPOCHS = args.epochs or (1 if QUICK else 3)
 keras.utils.set_random_seed(args.seed)
 print(f"quick={QUICK} network={args.network} epochs={EPOCHS} out={OUT} backend={keras.backend.backend()}")
