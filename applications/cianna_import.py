@@ -225,7 +225,7 @@ ax.legend()
 fig.tight_layout()
 fig.savefig(OUT / "accuracy.png", dpi=120)
 
-fig, axes = plt.subplots(2, 6, figsize=(12, 4.5))
+fig, axes = plt.subplots(2, 6, figsize=(12, 5.2))
 rng = np.random.default_rng(1)
 for ax, i in zip(axes.ravel(), rng.choice(len(y_test), 12, replace=False)):
     ax.imshow(x_test[i])
