@@ -195,6 +195,13 @@ class YoloCianna(keras.Model):
             config["loss"] = keras.saving.serialize_keras_object(self.yolo_loss)
         return config
 
+    def compile_from_config(self, config):
+        # Keras skips compile() on load for overridden compile methods unless this is defined.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.optimizer is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     # -- inference ------------------------------------------------------------------------
     def predict_step(self, *args):
         out = super().predict_step(*args)

@@ -101,7 +101,8 @@ def prior_distance(target_wh, priors, kind="SIZE", size_clip=(-1.6, 1.6)):
 
 def _valid_targets(boxes, classes):
     valid = ops.logical_and(boxes[..., 2] > boxes[..., 0], boxes[..., 3] > boxes[..., 1])
-    valid = ops.logical_and(valid, ops.all(boxes > -1.0, axis=-1))
+    # padding rows are all -1; real boxes may reach past the image border
+    valid = ops.logical_and(valid, ops.logical_not(ops.all(ops.equal(boxes, -1.0), axis=-1)))
     if classes is not None:
         valid = ops.logical_and(valid, classes > -0.5)
     return valid
