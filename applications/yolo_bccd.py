@@ -29,6 +29,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from astrozoo.applications import kmeans_priors, mean_best_iou, yolo_cianna  # noqa: E402
+from astrozoo.evaluation import voc_map  # noqa: E402
 from astrozoo.utils import require_shared_data  # noqa: E402
 
 CLASSES = ("RBC", "WBC", "Platelets")
@@ -46,6 +47,7 @@ parser.add_argument("--batch-size", type=int, default=8)
 parser.add_argument("--lr", type=float, default=2e-3)
 parser.add_argument("--priors", type=int, default=6, help="number of k-means priors")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--eval-only", default=None, help="evaluate a saved .keras detector instead of training")
 args, _ = parser.parse_known_args()
 QUICK = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
 if QUICK:
@@ -177,8 +179,12 @@ steps_per_epoch = len(x_train) // args.batch_size
 # smallest prior forced for tiny objects).
 
 # %%
-model = yolo_cianna("darknet_tiny", num_classes=len(CLASSES), priors=priors.tolist(),
-                    input_shape=(H_IN, W_IN, 3), class_softmax=True)
+if args.eval_only:
+    model = keras.saving.load_model(args.eval_only)
+    priors = np.asarray(model.priors)
+else:
+    model = yolo_cianna("darknet_tiny", num_classes=len(CLASSES), priors=priors.tolist(),
+                        input_shape=(H_IN, W_IN, 3), class_softmax=True)
 print(f"{model.count_params():,} parameters; grid {model.output_shape[1:3]}, cell {model.cell_size:g} px")
 
 
@@ -222,64 +228,27 @@ class BudgetSchedule(keras.callbacks.Callback):
 
 
 budget = BudgetSchedule(args.budget_min * 60, args.budget_kind, args.max_wall_min * 60, args.lr)
-model.compile(optimizer=keras.optimizers.AdamW(args.lr, weight_decay=5e-4, clipnorm=10.0), loss_preset="cianna_voc")
+if not args.eval_only:
+    model.compile(optimizer=keras.optimizers.AdamW(args.lr, weight_decay=5e-4, clipnorm=10.0), loss_preset="cianna_voc")
 
 # %% [markdown]
 # ## Training within the budget
 
 # %%
-history = model.fit(train_ds, epochs=10_000, steps_per_epoch=steps_per_epoch, callbacks=[budget], verbose=2)
-wall_s, cpu_s, _ = budget.used()
+if args.eval_only:
+    history, wall_s, cpu_s = None, float("nan"), float("nan")
+else:
+    history = model.fit(train_ds, epochs=10_000, steps_per_epoch=steps_per_epoch, callbacks=[budget], verbose=2)
+    wall_s, cpu_s, _ = budget.used()
 print(f"trained {budget.steps} steps ({budget.steps * args.batch_size / len(x_train):.1f} epochs) in "
       f"{wall_s / 60:.1f} min wall, {cpu_s / 60:.1f} CPU-min (2 cores: {cpu_s / wall_s:.2f} cores used on average)")
 
 # %% [markdown]
-# ## Test mAP@50 (VOC all-point AP, as CIANNA's aux_fct.py)
+# ## Test mAP@50
+# `astrozoo.evaluation.voc_map`: PASCAL VOC all-point AP at IoU 0.5, in the
+# original 640x480 pixel frame.
 
 # %%
-
-
-def voc_ap(det_boxes, det_scores, det_classes, gt_boxes, gt_classes, num_classes, iou_thr=0.5):
-    """Per-class VOC AP (all-point envelope, trapezoid over recall) and the number of GT per class."""
-    from keras.utils import bounding_boxes as kbb
-
-    aps, counts = [], []
-    for k in range(num_classes):
-        records, n_gt = [], 0
-        for img, (db, ds, dc, gb, gc) in enumerate(zip(det_boxes, det_scores, det_classes, gt_boxes, gt_classes)):
-            n_gt += int(np.sum(gc == k))
-            for s in ds[dc == k]:
-                records.append((s, img))
-        counts.append(n_gt)
-        if n_gt == 0:
-            aps.append(float("nan"))
-            continue
-        order = []
-        for img in range(len(det_boxes)):
-            sel = det_classes[img] == k
-            for j in np.nonzero(sel)[0]:
-                order.append((det_scores[img][j], img, j))
-        order.sort(key=lambda r: -r[0])
-        used = [np.zeros(int(np.sum(gc == k)), bool) for gc in gt_classes]
-        tp = np.zeros(len(order))
-        for r, (_, img, j) in enumerate(order):
-            g = gt_boxes[img][gt_classes[img] == k]
-            if len(g) == 0:
-                continue
-            ious = np.array(kbb.compute_iou(det_boxes[img][j:j + 1], g, "xyxy"))[0]
-            ious[used[img]] = -1
-            best = int(np.argmax(ious))
-            if ious[best] >= iou_thr:
-                tp[r] = 1
-                used[img][best] = True
-        ctp = np.cumsum(tp)
-        recall = ctp / n_gt
-        precision = ctp / np.arange(1, len(order) + 1)
-        recall = np.concatenate([[0.0], recall, [recall[-1] if len(recall) else 0.0]])
-        precision = np.concatenate([[1.0], precision, [0.0]])
-        precision = np.maximum.accumulate(precision[::-1])[::-1]
-        aps.append(float(np.trapezoid(precision, recall)))
-    return aps, counts
 
 
 t0 = time.time()
@@ -293,8 +262,14 @@ for i, (w0, h0) in enumerate(size_test):
     det_scores.append(pred["scores"][i, :n])
     det_classes.append(pred["classes"][i, :n])
 gt_boxes = [b * np.asarray([w0 / W_IN, h0 / H_IN] * 2, "float32") for b, (w0, h0) in zip(b_test, size_test)]
-aps, counts = voc_ap(det_boxes, det_scores, det_classes, gt_boxes, c_test, len(CLASSES))
-mAP = float(np.nanmean(aps))
+result = voc_map(
+    [{"boxes": b, "scores": s, "classes": c} for b, s, c in zip(det_boxes, det_scores, det_classes)],
+    [{"boxes": b, "classes": c} for b, c in zip(gt_boxes, c_test)],
+    class_names=CLASSES,
+)
+aps = [result["ap"][c] for c in CLASSES]
+counts = [result["num_ground_truths"][c] for c in CLASSES]
+mAP = result["map"]
 print(f"test mAP@50 = {mAP:.3f}  " + "  ".join(f"{c} {a:.3f} ({n} GT)" for c, a, n in zip(CLASSES, aps, counts)))
 
 # %% [markdown]
@@ -343,11 +318,16 @@ metrics = {
     "train_steps": budget.steps,
     "batch_size": args.batch_size,
     "epochs_seen": budget.steps * args.batch_size / len(x_train),
-    "final_loss": float(history.history["loss"][-1]),
+    "final_loss": float(history.history["loss"][-1]) if history else None,
     "predict_s_test": predict_s,
     "quick": QUICK,
 }
+if args.eval_only and (OUT / "metrics.json").exists():
+    # keep the training record of the run that saved the model; refresh the evaluation
+    previous = json.loads((OUT / "metrics.json").read_text())
+    evaluation = ("test_map50", "test_ap50_per_class", "test_gt_per_class", "predict_s_test", "test_images")
+    metrics = {**previous, **{k: metrics[k] for k in evaluation}, "evaluated_with": "voc_map"}
 (OUT / "metrics.json").write_text(json.dumps(metrics, indent=2))
-if not QUICK:
+if not QUICK and not args.eval_only:
     model.save(OUT / "yolo_bccd.keras")
 print(json.dumps(metrics, indent=2))
