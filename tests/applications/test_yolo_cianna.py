@@ -110,3 +110,17 @@ def test_kmeans_priors_recover_two_size_clusters():
     assert mean_best_iou(boxes, priors) > 0.9
     with pytest.raises(ValueError, match="at least k=3"):
         kmeans_priors(boxes[:2], k=3)
+
+
+def test_mixed_precision_keeps_float32_head():
+    import astrozoo
+
+    astrozoo.set_precision("mixed_bfloat16")
+    model = small_detector()
+    x, y = toy_data(2)
+    out = model(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    assert model.backbone.get_layer("stage1_conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("yolo_conv").dtype_policy.compute_dtype == "float32"
+    value = YoloLoss.from_head(model.yolo_head)(y, out)
+    assert np.isfinite(float(value))
