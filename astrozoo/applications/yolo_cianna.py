@@ -278,7 +278,8 @@ def yolo_cianna(
         num_params: extra regression parameters per box.
         input_shape: channels-last input (default (416, 416, 3) for darknet19,
             (320, 320, 3) for darknet_tiny; ignored for a Model backbone).
-        input_tensor: unused for a Model backbone; kept for the builder signature.
+        input_tensor: not supported (kept for the builder signature): the detector
+            makes its own input and nests the backbone.
         weights: ``None`` or the path of a ``.weights.h5`` / ``.keras`` file of the detector.
         backbone_weights: weights of a named backbone (e.g. a darknet19 ``.dat``).
         head_filters: filters of the head's 3x3 convs (CIANNA: (1024, 1024, 1024);
@@ -290,13 +291,17 @@ def yolo_cianna(
         name: model name.
         **backbone_kwargs: passed to the named backbone builder (e.g. ``width``, ``norm``).
     """
+    if input_tensor is not None:
+        raise ValueError(
+            "yolo_cianna builds its own input (the backbone is nested as one layer): pass `input_shape` "
+            "instead of `input_tensor`."
+        )
     if isinstance(backbone, str):
         if backbone not in BACKBONES:
             raise ValueError(f"`backbone` should be one of {BACKBONES} or a keras.Model. Received: {backbone!r}")
         if backbone == "darknet19":
             shape = tuple(input_shape or (416, 416, 3))
-            net = darknet19(include_top=False, weights=backbone_weights, input_shape=shape,
-                            input_tensor=input_tensor, **backbone_kwargs)
+            net = darknet19(include_top=False, weights=backbone_weights, input_shape=shape, **backbone_kwargs)
             head_filters = (1024, 1024, 1024) if head_filters is None else head_filters
             head_norm = "group" if head_norm is None else head_norm
         else:

@@ -84,6 +84,8 @@ def test_validation_and_registry():
         yolo_cianna("resnet", num_classes=2, priors=PRIORS)
     with pytest.raises(ValueError, match="multiple of 16"):
         yolo_cianna("darknet_tiny", num_classes=2, priors=PRIORS, input_shape=(100, 100, 3))
+    with pytest.raises(ValueError, match="input_shape"):
+        yolo_cianna("darknet_tiny", num_classes=2, priors=PRIORS, input_tensor=keras.Input((64, 64, 3)))
     with pytest.raises(ValueError, match="loss_preset"):
         small_detector().compile(loss_preset="voc")
     info = get_model("yolo_cianna")
