@@ -280,7 +280,8 @@ def yolo_cianna(
             (320, 320, 3) for darknet_tiny; ignored for a Model backbone).
         input_tensor: not supported (kept for the builder signature): the detector
             makes its own input and nests the backbone.
-        weights: ``None`` or the path of a ``.weights.h5`` / ``.keras`` file of the detector.
+        weights: ``None`` or the path of a ``.weights.h5`` / ``.keras`` file of the detector, or
+            a CIANNA ``.dat`` detector of the same layout (see :func:`astrozoo.io.cianna.load_dat_weights_into`).
         backbone_weights: weights of a named backbone (e.g. a darknet19 ``.dat``).
         head_filters: filters of the head's 3x3 convs (CIANNA: (1024, 1024, 1024);
             darknet_tiny: (256,)).
@@ -324,7 +325,11 @@ def yolo_cianna(
         prediction_decoder=prediction_decoder, name=name,
     )
     if weights is not None:
-        if str(weights).endswith(".keras"):
+        if str(weights).endswith(".dat"):
+            from astrozoo.io.cianna import load_dat_weights_into
+
+            load_dat_weights_into(model, weights)
+        elif str(weights).endswith(".keras"):
             ref = keras.saving.load_model(weights, compile=False)
             model.set_weights(ref.get_weights())
         else:

@@ -406,3 +406,50 @@ def test_cifar_cats_and_dogs_all_2000(shared_data, key):
     print(f"{key}: {acc:.4f} on {len(labels)} CIFAR-10 test cats/dogs")
     # 32-pixel thumbnails upscaled 4-6x, unlike the 128-pixel ASIRRA training photos.
     assert acc > 0.6, acc
+
+
+def test_yolo_cianna_reads_and_writes_the_cianna_detector_layout(tmp_path):
+    from astrozoo.applications import darknet19, yolo_cianna
+
+    def build(weights=None):
+        # CIANNA's detector keeps Darknet-19 up to block6_conv5, without its group norm.
+        full = darknet19(include_top=False, input_shape=(64, 64, 3))
+        backbone = keras.Model(full.input, full.get_layer("block6_conv5_act").output, name="darknet19")
+        return yolo_cianna(
+            backbone=backbone,
+            num_classes=3,
+            priors=((32, 32), (92, 150)),
+            head_filters=(32,),
+            head_norm="group",
+            class_softmax=True,
+            weights=weights,
+        )
+
+    keras.utils.set_random_seed(0)
+    model = build()
+    rng = np.random.default_rng(0)
+    for layer in model.backbone.layers + model.layers:
+        if isinstance(layer, CiannaGroupNorm):
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, layer.groups).astype("f4"),
+                    rng.normal(0, 0.1, layer.groups).astype("f4"),
+                ]
+            )
+    path = tmp_path / "detector.dat"
+    dat = cianna.save_model(model, path)
+    assert [r.kind for r in dat][-5:] == ["C", "N", "C", "N", "C"] and dat[-1].yolo.class_softmax == 1
+    x = rng.normal(size=(2, 64, 64, 3)).astype("float32")
+    expected = np.asarray(model(x))
+    loaded = build(weights=str(path))
+    np.testing.assert_array_equal(np.asarray(loaded(x)), expected)
+    # yolo_cianna's default darknet19 backbone keeps block6_conv5_norm: named mismatch.
+    default = yolo_cianna(
+        backbone="darknet19",
+        num_classes=3,
+        priors=((32, 32), (92, 150)),
+        input_shape=(64, 64, 3),
+        head_filters=(32,),
+    )
+    with pytest.raises(ValueError, match=r"record 41 \('N'.*block6_conv5_norm.*CIANNA's detectors drop"):
+        cianna.load_dat_weights_into(default, path)
