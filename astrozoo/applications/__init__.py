@@ -7,9 +7,11 @@ classes, classifier_activation, name`` (where they apply) and returns a
 
 from astrozoo.applications.darknet19 import darknet19
 from astrozoo.applications.lenet5 import lenet5
+from astrozoo.applications.priors import kmeans_priors, mean_best_iou
 from astrozoo.applications.registry import ModelInfo, create_model, get_model, list_models, register_model
 from astrozoo.applications.resnet import resnet, resnet18, resnet34, resnet50
 from astrozoo.applications.spectra1d import spectra1d
+from astrozoo.applications.yolo_cianna import YoloCianna, darknet_tiny, yolo_cianna
 
 __all__ = [
     "ModelInfo",
@@ -24,4 +26,9 @@ __all__ = [
     "resnet34",
     "resnet50",
     "spectra1d",
+    "YoloCianna",
+    "darknet_tiny",
+    "kmeans_priors",
+    "mean_best_iou",
+    "yolo_cianna",
 ]

@@ -110,3 +110,37 @@ class CiannaGroupNorm(keras.layers.Layer):
         config = super().get_config()
         config.update(group_size=self.group_size, epsilon=self.epsilon, set_off=self.set_off)
         return config
+
+
+@keras.saving.register_keras_serializable(package="astrozoo")
+class CiannaLogistic(keras.layers.Layer):
+    """CIANNA's "LOGI" activation: a logistic whose negative side saturates.
+
+    ``y = 1 / (1 + exp(min(-beta * x, saturation)))``: the usual sigmoid of
+    ``beta * x``, floored at ``sigmoid(-saturation)`` (CIANNA V-1.0 writes it
+    as ``LOGI_S6.00_B1.00`` by default). ``saturation=None`` gives a plain
+    sigmoid of ``beta * x``.
+    """
+
+    def __init__(self, beta=1.0, saturation=6.0, **kwargs):
+        super().__init__(**kwargs)
+        if beta <= 0:
+            raise ValueError(f"beta must be > 0, got {beta}.")
+        if saturation is not None and saturation <= 0:
+            raise ValueError(f"saturation must be > 0 or None, got {saturation}.")
+        self.beta = float(beta)
+        self.saturation = None if saturation is None else float(saturation)
+
+    def call(self, x):
+        z = self.beta * x
+        if self.saturation is not None:
+            z = ops.maximum(z, -self.saturation)
+        return ops.sigmoid(z)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta=self.beta, saturation=self.saturation)
+        return config

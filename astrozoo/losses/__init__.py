@@ -1,3 +1,5 @@
 """Custom Keras losses of astrozoo (all registered under the package "astrozoo")."""
 
-__all__ = []
+from astrozoo.losses.yolo import YoloLoss
+
+__all__ = ["YoloLoss"]
