@@ -194,6 +194,16 @@ def cmd_evaluate(args):
     return 0
 
 
+def cmd_cianna_info(args):
+    from astrozoo.io.cianna import describe
+
+    path = pathlib.Path(args.path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CIANNA network file not found: {path}")
+    print(describe(path))
+    return 0
+
+
 def _fresh_dir(base):
     base = pathlib.Path(base)
     if not base.exists() or not any(base.iterdir()):
@@ -267,6 +277,10 @@ def build_parser():
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default="runs/evaluate")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("cianna-info", help="describe a CIANNA .dat network file, record by record")
+    s.add_argument("path")
+    s.set_defaults(func=cmd_cianna_info)
 
     s = sub.add_parser("demo", help="train LeNet-5 on scikit-learn's digits, offline, in about a minute")
     s.add_argument("--out", default="astrozoo_demo", help="output folder (a new numbered one if it is not empty)")

@@ -104,3 +104,10 @@ def test_npz_data(tmp_path):
     np.savez(tmp_path / "bad.npz", x=rng.random((20, 8, 8)), y=rng.integers(0, 3, 19))
     with pytest.raises(ValueError, match="20 images but 19 labels"):
         cli.load_arrays(str(tmp_path / "bad.npz"))
+
+
+def test_cianna_info(shared_data, capsys, tmp_path):
+    assert cli.main(["cianna-info", str(shared_data / "cianna" / "arch2_res128_err1.76_ms89.dat")]) == 0
+    out = capsys.readouterr().out
+    assert "128" in out and len(out.splitlines()) > 5
+    assert cli.main(["cianna-info", str(tmp_path / "none.dat")]) == 2
