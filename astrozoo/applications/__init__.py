@@ -5,6 +5,7 @@ classes, classifier_activation, name`` (where they apply) and returns a
 ``keras.Model``. ``list_models()`` and ``get_model(name)`` describe the zoo.
 """
 
+from astrozoo.applications.cianna_cnn import asirra_cnn, cianna_cnn, cifar10_cnn
 from astrozoo.applications.darknet19 import darknet19
 from astrozoo.applications.lenet5 import lenet5
 from astrozoo.applications.registry import ModelInfo, create_model, get_model, list_models, register_model
@@ -13,6 +14,9 @@ from astrozoo.applications.spectra1d import spectra1d
 
 __all__ = [
     "ModelInfo",
+    "asirra_cnn",
+    "cianna_cnn",
+    "cifar10_cnn",
     "create_model",
     "darknet19",
     "get_model",
