@@ -81,19 +81,23 @@ def _read_zip_members(zips, split):
     return members
 
 
-def load_cifar10_files(data_dir, split):
+def load_cifar10_files(data_dir, split, start=None, stop=None):
     """``(images_or_bytes, labels, class_names, kind, skipped)`` from one of the on-disk layouts.
 
-    ``kind`` is ``"array"`` (uint8 images) or ``"bytes"`` (encoded images).
+    ``kind`` is ``"array"`` (uint8 images) or ``"bytes"`` (encoded images);
+    ``start``/``stop`` are split-slice bounds (see ``parse_split``), applied before reading.
     """
     folder = C.check_dir(data_dir, "CIFAR-10", URL)
     arrays = _read_pickles(folder, split)
     if arrays is not None:
-        return arrays[0], arrays[1], CLASS_NAMES, "array", []
+        idx = C.slice_indices(len(arrays[1]), start, stop)
+        return arrays[0][idx], arrays[1][idx], CLASS_NAMES, "array", []
     if (folder / split).is_dir():
         paths, labels, names = C.scan_class_folders(
             folder / split, _class_names_for([p.name for p in (folder / split).iterdir() if p.is_dir()])
         )
+        idx = C.slice_indices(len(paths), start, stop)
+        paths, labels = [paths[i] for i in idx], labels[idx]
         blobs = [pathlib.Path(p).read_bytes() for p in paths]
         bad = C.find_corrupt(blobs, paths)
         C.report_corrupt(bad, f"CIFAR-10 {folder / split}")
@@ -110,6 +114,7 @@ def load_cifar10_files(data_dir, split):
     names = _class_names_for({m[2] for m in members})
     index = {c: k for k, c in enumerate(names)}
     members.sort(key=lambda m: (index[m[2]], C._natural_key(m[1])))
+    members = [members[i] for i in C.slice_indices(len(members), start, stop)]
     blobs = []
     open_zips = {}
     try:
@@ -189,10 +194,7 @@ def cifar10(split="train", batch_size=32, image_size=None, augment=None, shuffle
         ds = ds.map(lambda x, y: (C.resize_uint8(x, size), tf.cast(y, tf.int64)), num_parallel_calls=C.AUTOTUNE)
         source = "tfds:cifar10"
     else:
-        images, labels, names, kind, skipped = load_cifar10_files(data_dir, name)
-        idx = C.slice_indices(len(labels), start, stop)
-        images = images[idx] if kind == "array" else [images[i] for i in idx]
-        labels = labels[idx]
+        images, labels, names, kind, skipped = load_cifar10_files(data_dir, name, start, stop)
         n = len(labels)
         ds = images_dataset(images, labels, kind, size or (32, 32))
         source = str(data_dir)
