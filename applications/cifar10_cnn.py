@@ -50,7 +50,7 @@ args, _ = parser.parse_known_args()  # parse_known_args: Jupyter adds its own ar
 QUICK = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
 OUT = pathlib.Path(args.out or "outputs/cifar10_cnn")
 OUT.mkdir(parents=True, exist_ok=True)
-EPOCHS = args.epochs or (1 if QUICK else 30)
+EPOCHS = args.epochs or (1 if QUICK else 15)
 DATA = pathlib.Path(args.data_dir) if args.data_dir else require_shared_data("cifar10")
 # Quick mode: a few hundred steps per epoch and part of the test set.
 STEPS = 60 if QUICK else None
@@ -60,7 +60,7 @@ print(f"quick={QUICK} epochs={EPOCHS} data={DATA} out={OUT}")
 # %% [markdown]
 # ## Data and the course's augmentation
 #
-# `astrozoo.datasets.cifar10.cifar10` decodes the JPEGs once, caches the uint8
+# `astrozoo.datasets.cifar10` decodes the JPEGs once, caches the uint8
 # images, shuffles, applies the Albumentations recipe (`augment=True`), scales
 # the pixels as CIANNA does, `(x - 100) / 155`, and batches.
 
