@@ -6,7 +6,7 @@
 # 180,986 parameters) with CIANNA, on images augmented on the fly with
 # Albumentations (horizontal flip, affine scale 0.3-1.3 / translation 30% /
 # rotation 10 degrees, 2% grey, colour jitter), SGD with momentum 0.9, weight
-# decay 5e-4 and an exponentially decaying learning rate (0.002 -> 3e-5); the
+# decay 5e-4 and an exponentially decaying learning rate (0.002 -> 3e-5). Its
 # CIANNA reference model reaches 88.7% on the 10,000 test images after 4,000
 # iterations of 4,096 images on a GPU.
 #
@@ -54,6 +54,7 @@ EPOCHS = args.epochs or (1 if QUICK else 15)
 DATA = pathlib.Path(args.data_dir) if args.data_dir else require_shared_data("cifar10")
 # Quick mode: a few hundred steps per epoch and part of the test set.
 STEPS = 60 if QUICK else None
+N_TRAIN = 10_000 if args.data_dir is None else 50_000
 TEST_BATCHES = 20 if QUICK else None
 print(f"quick={QUICK} epochs={EPOCHS} data={DATA} out={OUT}")
 
@@ -98,21 +99,25 @@ fig.savefig(OUT / "augmented_examples.png", dpi=100)
 # %% [markdown]
 # ## Training
 #
-# The course's schedule, `lr = end + (start - end) exp(-decay * iteration)`,
-# compressed so that the run ends where the course's 4,000 iterations end
-# (`decay * 4000 = 6`). SGD with momentum 0.9 and weight decay
-# 5e-4 (decoupled in Keras, an L2 term in CIANNA).
+# Adam (learning rate 1e-3), as in the course's TensorFlow version of the
+# notebook, with CIANNA's exponential learning-rate decay compressed into the
+# run: the rate falls by a factor 40 (1e-3 -> 2.5e-5) from the first to the
+# last step. The course's CIANNA run (SGD, momentum 0.9, 0.002 -> 3e-5) sees
+# about 100 times more augmented images than this one, which SGD at that rate
+# needs.
 
 # %%
-def course_lr(epoch, start=0.002, end=3e-5):
-    return end + (start - end) * math.exp(-6.0 * epoch / EPOCHS)
+def optimizer():
+    total_steps = max(1, (STEPS or math.ceil(N_TRAIN / args.batch_size)) * EPOCHS)
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=total_steps, decay_rate=0.025)
+    return keras.optimizers.Adam(schedule)
 
 
 def train(augment):
     keras.utils.set_random_seed(args.seed)
     model = applications.cifar10_cnn()
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=course_lr(0), momentum=0.9, weight_decay=5e-4),
+        optimizer=optimizer(),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -122,7 +127,6 @@ def train(augment):
         epochs=EPOCHS,
         steps_per_epoch=STEPS,
         validation_data=test_ds,
-        callbacks=[keras.callbacks.LearningRateScheduler(course_lr)],
         verbose=2,
     )
     seconds = time.perf_counter() - t0
