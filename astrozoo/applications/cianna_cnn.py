@@ -139,9 +139,9 @@ def cifar10_cnn(
 ):
     """The course's CIFAR-10 network (32x32x3 inputs, 10 classes).
 
-    Args:
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name: as in :func:`cianna_cnn`.
+    The arguments are those of :func:`cianna_cnn` (without ``blocks``):
+    ``include_top``, ``weights``, ``input_tensor``, ``input_shape``,
+    ``pooling``, ``classes``, ``classifier_activation`` and ``name``.
     """
     return cianna_cnn(
         include_top=include_top,
@@ -179,9 +179,9 @@ def asirra_cnn(
 ):
     """The course's ASIRRA (cats vs dogs) network (128x128x3 inputs, 2 classes).
 
-    Args:
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name: as in :func:`cianna_cnn`.
+    The arguments are those of :func:`cianna_cnn` (without ``blocks``):
+    ``include_top``, ``weights``, ``input_tensor``, ``input_shape``,
+    ``pooling``, ``classes``, ``classifier_activation`` and ``name``.
     """
     return cianna_cnn(
         include_top=include_top,
