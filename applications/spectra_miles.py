@@ -126,38 +126,56 @@ def augment_spectrum(x, rng):
 # ## Models
 #
 # * `course`: the course's `spectra1d` (kernel 8, stride 4, 8/16/32 filters,
-#   dense 256-256), fed the fluxes as they are.
+#   dense 256-256, dropout 0.4), fed the fluxes as they are.
+# * `course + standardisation`: the same network behind a
+#   `keras.layers.Normalization` layer that standardises every pixel with the
+#   training-set mean and variance (adapted on the training spectra, saved
+#   with the model).
 # * `bn`: five blocks of convolution (kernel 7) / batch norm / ReLU /
-#   max-pool 2 (8, 16, 32, 64, 64 filters), global average pooling,
-#   dropout 0.3 and the softmax: 49k trained parameters instead of the
-#   course network's 343k at this input length. Its first
-#   layer standardises every pixel with the training-set mean and variance
-#   (`keras.layers.Normalization`, adapted on the training spectra, saved
-#   with the model). With `aux=True` a second linear head regresses the
-#   standardised numeric type (mean squared error, weight 1).
+#   max-pool 2 (8, 16, 32, 64, 64 filters), then flatten (the position of a
+#   line is what identifies it, so no global pooling), dropout 0.3 and the
+#   softmax, behind the same standardisation.
+#
+# With `aux=True` a second linear head on the last hidden features regresses
+# the standardised numeric type (mean squared error, weight 1).
 
 # %%
-def course_model(length, train_x):
-    return applications.spectra1d(input_shape=(length, 1), classes=len(CLASSES))
+def standardizer(train_x):
+    norm = keras.layers.Normalization(axis=1, name="standardize")
+    norm.adapt(train_x)
+    return norm
+
+
+def with_heads(inputs, features, outputs, activation, aux):
+    head = keras.layers.Dense(outputs, activation=activation, dtype="float32", name="cls")(features)
+    if not aux:
+        return keras.Model(inputs, head)
+    type_head = keras.layers.Dense(1, dtype="float32", name="type")(features)
+    return keras.Model(inputs, {"cls": head, "type": type_head})
+
+
+def course_model(length, train_x, outputs=len(CLASSES), aux=False, activation="softmax", standardize=False):
+    inputs = keras.Input((length, 1))
+    x = standardizer(train_x)(inputs) if standardize else inputs
+    net = applications.spectra1d(input_tensor=x, input_shape=(length, 1), include_top=True, classes=outputs)
+    return with_heads(inputs, net.get_layer("fc2_dropout").output, outputs, activation, aux)
+
+
+def course_std_model(length, train_x, **kwargs):
+    return course_model(length, train_x, standardize=True, **kwargs)
 
 
 def bn_model(length, train_x, outputs=len(CLASSES), aux=False, activation="softmax"):
     inputs = keras.Input((length, 1))
-    norm = keras.layers.Normalization(axis=1, name="standardize")
-    norm.adapt(train_x)
-    x = norm(inputs)
+    x = standardizer(train_x)(inputs)
     for i, f in enumerate((8, 16, 32, 64, 64), start=1):
         x = keras.layers.Conv1D(f, 7, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
         x = keras.layers.ReLU(name=f"relu{i}")(x)
         x = keras.layers.MaxPooling1D(2, name=f"pool{i}")(x)
-    x = keras.layers.GlobalAveragePooling1D(name="gap")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(0.3, name="dropout")(x)
-    head = keras.layers.Dense(outputs, activation=activation, dtype="float32", name="cls")(x)
-    if not aux:
-        return keras.Model(inputs, head)
-    type_head = keras.layers.Dense(1, dtype="float32", name="type")(x)
-    return keras.Model(inputs, {"cls": head, "type": type_head})
+    return with_heads(inputs, x, outputs, activation, aux)
 
 
 # %% [markdown]
@@ -189,23 +207,25 @@ def fit_classifier(recipe, seed, train, test):
 
 RECIPES = {
     "course spectra1d (flux / max)": {"model": course_model},
-    "bn CNN + standardisation": {"model": bn_model},
-    "bn CNN + augmentation + numeric-type head": {"model": bn_model, "augment": True, "aux": True},
+    "+ standardisation": {"model": course_std_model},
+    "+ standardisation + augmentation": {"model": course_std_model, "augment": True},
+    "+ standardisation + augmentation + numeric-type head": {"model": course_std_model, "augment": True, "aux": True},
+    "bn CNN + standardisation + augmentation + numeric-type head": {"model": bn_model, "augment": True, "aux": True},
 }
-ENSEMBLE_OF = "bn CNN + augmentation + numeric-type head"
 if QUICK:
-    RECIPES = {k: RECIPES[k] for k in ("course spectra1d (flux / max)", ENSEMBLE_OF)}
+    RECIPES = {k: v for k, v in RECIPES.items() if k.startswith(("course", "bn"))}
+ENSEMBLE = "ensemble of the standardised networks"
 
 # %% [markdown]
 # ## The recipes over three random splits
 #
 # Each recipe is trained on the same splits with the same seeds; the ensemble
-# row averages the probabilities of the two batch-norm CNNs trained on the
-# same split (with and without augmentation and the numeric-type head).
+# row averages the class probabilities of all the networks that see
+# standardised spectra, trained on the same split.
 
 # %%
 results = {name: [] for name in RECIPES}
-results["ensemble of the bn CNNs"] = []
+results[ENSEMBLE] = []
 last = {}
 t_start = time.perf_counter()
 for seed in SEEDS:
@@ -217,15 +237,15 @@ for seed in SEEDS:
         acc = float((probs.argmax(1) == y_class[test]).mean())
         results[name].append(acc)
         last[name] = (test, probs)
-        if recipe["model"] is bn_model:
+        if recipe["model"] is not course_model:
             ens.append(probs)
-        print(f"seed {seed} {name:45s} accuracy {acc:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"seed {seed} {name:60s} accuracy {acc:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
         keras.backend.clear_session()
     if len(ens) > 1:
         acc = float((np.mean(ens, 0).argmax(1) == y_class[test]).mean())
-        results["ensemble of the bn CNNs"].append(acc)
-        last["ensemble of the bn CNNs"] = (test, np.mean(ens, 0))
-        print(f"seed {seed} {'ensemble of the bn CNNs':45s} accuracy {acc:.3f}")
+        results[ENSEMBLE].append(acc)
+        last[ENSEMBLE] = (test, np.mean(ens, 0))
+        print(f"seed {seed} {ENSEMBLE:45s} accuracy {acc:.3f}")
 results = {k: v for k, v in results.items() if v}
 classification_seconds = time.perf_counter() - t_start
 
@@ -250,8 +270,8 @@ print(f"{len(wrong)} errors, {100 * boundary:.0f}% of them on subclasses 0, 1, 8
 # %% [markdown]
 # ## Regression of Teff, log g and [Fe/H]
 #
-# The batch-norm CNN (without augmentation) with a linear head of three
-# outputs, trained with the mean squared error on standardised targets (log10 Teff, log g, [Fe/H]);
+# The course network behind the standardisation layer, with a linear head of
+# three outputs, trained with the mean squared error on standardised targets (log10 Teff, log g, [Fe/H]);
 # stars with a missing parameter (39 without [Fe/H]) are left out. All 984
 # stars with parameters are used, with or without an MK letter.
 
@@ -271,7 +291,7 @@ for seed in SEEDS:
     test = split_indices(strata, "test", 0.0, 0.25, seed)
     mean, std = params[train].mean(0), params[train].std(0)
     keras.utils.set_random_seed(seed)
-    model = bn_model(flux_all.shape[1], flux_all[train][..., None], outputs=3, activation=None)
+    model = course_std_model(flux_all.shape[1], flux_all[train][..., None], outputs=3, activation=None)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     ds = spectra(flux_all[train], ((params[train] - mean) / std).astype("float32"), batch_size=BATCH,
                  shuffle=True, seed=seed)
