@@ -10,7 +10,7 @@
 # The course network reaches about 83% on a 75/25 split, no better than a
 # logistic regression on the fluxes (83%). This notebook measures, over three
 # random splits, what each change brings: per-pixel standardisation, a
-# convolutional network with batch normalisation and global pooling, data
+# convolutional network with batch normalisation, data
 # augmentation (radial-velocity shifts, noise, continuum tilt), an auxiliary
 # regression of the numeric spectral type (the subclass, G2 -> 42, that the
 # class letter throws away), and an ensemble. Then the same kind of network
