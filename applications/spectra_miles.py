@@ -224,8 +224,15 @@ ENSEMBLE = "ensemble of the standardised networks"
 # standardised spectra, trained on the same split.
 
 # %%
+def within_one_subclass(pred, idx):
+    """Predictions that are right, or name the neighbouring class of a star within one subclass of it."""
+    t = y_type[idx]
+    return (pred == y_class[idx]) | ((t >= 10 * pred - 1) & (t <= 10 * pred + 10))
+
+
 results = {name: [] for name in RECIPES}
 results[ENSEMBLE] = []
+tolerant = {name: [] for name in results}
 last = {}
 t_start = time.perf_counter()
 for seed in SEEDS:
@@ -236,6 +243,7 @@ for seed in SEEDS:
         probs = fit_classifier(recipe, seed, train, test)
         acc = float((probs.argmax(1) == y_class[test]).mean())
         results[name].append(acc)
+        tolerant[name].append(float(within_one_subclass(probs.argmax(1), test).mean()))
         last[name] = (test, probs)
         if recipe["model"] is not course_model:
             ens.append(probs)
@@ -244,14 +252,21 @@ for seed in SEEDS:
     if len(ens) > 1:
         acc = float((np.mean(ens, 0).argmax(1) == y_class[test]).mean())
         results[ENSEMBLE].append(acc)
+        tolerant[ENSEMBLE].append(float(within_one_subclass(np.mean(ens, 0).argmax(1), test).mean()))
         last[ENSEMBLE] = (test, np.mean(ens, 0))
         print(f"seed {seed} {ENSEMBLE:45s} accuracy {acc:.3f}")
 results = {k: v for k, v in results.items() if v}
 classification_seconds = time.perf_counter() - t_start
 
-table = ["| recipe | accuracy (mean +- std over splits) | per split |", "|---|---:|---|"]
+table = [
+    "| recipe | accuracy (mean +- std over splits) | per split | within one subclass |",
+    "|---|---:|---|---:|",
+]
 for name, accs in results.items():
-    table.append(f"| {name} | {100 * np.mean(accs):.1f}% +- {100 * np.std(accs):.1f}% | {', '.join(f'{100 * a:.1f}' for a in accs)} |")
+    table.append(
+        f"| {name} | {100 * np.mean(accs):.1f}% +- {100 * np.std(accs):.1f}% "
+        f"| {', '.join(f'{100 * a:.1f}' for a in accs)} | {100 * np.mean(tolerant[name]):.1f}% |"
+    )
 table = "\n".join(table)
 (OUT / "classification_table.md").write_text(table + "\n")
 print(table)
@@ -266,6 +281,27 @@ wrong = test[probs.argmax(1) != y_class[test]]
 subclass = np.round(y_type[wrong] - 10 * y_class[wrong]).astype(int)
 boundary = float(np.isin(subclass, (0, 1, 8, 9)).mean()) if len(wrong) else float("nan")
 print(f"{len(wrong)} errors, {100 * boundary:.0f}% of them on subclasses 0, 1, 8 or 9 (next to a class boundary)")
+
+# %% [markdown]
+# ## How consistent are the labels?
+#
+# A random forest that sees the catalogue's own Teff, log g and [Fe/H]
+# (not the spectrum) predicts the MK letter on the same splits. If perfect
+# physical parameters cannot do better than the spectra, the MK letters (a
+# heterogeneous compilation from the literature, with a subclass uncertainty
+# of one or two) limit the accuracy, not the networks.
+
+# %%
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+
+phys = np.stack([np.log10(miles["teff"]), miles["logg"], miles["feh"]], 1)[has_class]
+phys = np.where(np.isnan(phys), np.nanmedian(phys, 0), phys)
+ceiling = []
+for seed in SEEDS:
+    train, test = split(seed)
+    forest = RandomForestClassifier(300, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(phys[train], y_class[train])
+    ceiling.append(float((forest.predict(phys[test]) == y_class[test]).mean()))
+print(f"MK letter from the catalogue's Teff, log g, [Fe/H]: {100 * np.mean(ceiling):.1f}% +- {100 * np.std(ceiling):.1f}%")
 
 # %% [markdown]
 # ## Regression of Teff, log g and [Fe/H]
@@ -338,6 +374,8 @@ metrics = {
     "classification": {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "per_split": v} for k, v in results.items()},
     "best_recipe": best_name,
     "errors_next_to_a_class_boundary": boundary,
+    "within_one_subclass": {k: float(np.mean(v)) for k, v in tolerant.items() if v},
+    "class_from_catalogue_parameters": {"mean": float(np.mean(ceiling)), "std": float(np.std(ceiling)), "per_split": ceiling},
     "classification_seconds": round(classification_seconds, 1),
     "regression_n_stars": int(len(params)),
     "regression": reg_summary,
