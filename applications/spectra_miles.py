@@ -308,8 +308,11 @@ print(f"MK letter from the catalogue's Teff, log g, [Fe/H]: {100 * np.mean(ceili
 #
 # The course network behind the standardisation layer, with a linear head of
 # three outputs, trained with the mean squared error on standardised targets (log10 Teff, log g, [Fe/H]);
-# stars with a missing parameter (39 without [Fe/H]) are left out. All 984
-# stars with parameters are used, with or without an MK letter.
+# stars with a missing parameter (39 without [Fe/H]) are left out. All
+# stars with parameters are used, with or without an MK letter. The predicted
+# Teff also gives a class: the Teff bin (O >= 30000 K, B >= 10000, A >= 7500,
+# F >= 6000, G >= 5200, K >= 3700, else M) it falls in, compared with the bin
+# of the catalogue Teff.
 
 # %%
 params = np.stack([np.log10(miles["teff"]), miles["logg"], miles["feh"]], 1).astype("float64")
@@ -321,6 +324,14 @@ params = params[ok]
 # Stratified by class letter; the O stars (too few to split) count as B.
 strata = np.where(np.isin(miles["spt_class"][ok], CLASSES), miles["spt_class"][ok], "none")
 strata[strata == "O"] = "B"
+TEFF_EDGES = (3700, 5200, 6000, 7500, 10000, 30000)  # M | K | G | F | A | B | O, as teff_class in the npz
+
+
+def teff_class(teff):
+    """Index (0 = O ... 6 = M) of the Teff bin of each temperature."""
+    return 6 - np.searchsorted(TEFF_EDGES, teff, side="right")
+
+
 reg_rows = []
 for seed in SEEDS:
     train = split_indices(strata, "train", 0.0, 0.25, seed)
@@ -336,6 +347,7 @@ for seed in SEEDS:
     truth = params[test]
     teff_err = 10 ** pred[:, 0] - 10 ** truth[:, 0]
     row = {
+        "teff_class_accuracy": float(np.mean(teff_class(10 ** pred[:, 0]) == teff_class(10 ** truth[:, 0]))),
         "teff_mae_K": float(np.mean(np.abs(teff_err))),
         "teff_median_rel": float(np.median(np.abs(teff_err) / 10 ** truth[:, 0])),
         "logg_mae": float(np.mean(np.abs(pred[:, 1] - truth[:, 1]))),
