@@ -9,15 +9,23 @@ from astrozoo.utils import SHARED_DATA_ENV, shared_data_dir  # noqa: E402
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False, help="run tests marked slow")
+    parser.addoption(
+        "--run-notebooks",
+        action="store_true",
+        default=False,
+        help="run tests marked notebooks (executes applications/notebooks in quick mode)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-slow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --run-slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    opt_in = {"slow": "--run-slow", "notebooks": "--run-notebooks"}
+    for marker, option in opt_in.items():
+        if config.getoption(option):
+            continue
+        skip = pytest.mark.skip(reason=f"{marker}: run with {option}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ classes, classifier_activation, name`` (where they apply) and returns a
 ``keras.Model``. ``list_models()`` and ``get_model(name)`` describe the zoo.
 """
 
+from astrozoo.applications.cianna_cnn import asirra_cnn, cianna_cnn, cifar10_cnn
 from astrozoo.applications.darknet19 import darknet19
 from astrozoo.applications.lenet5 import lenet5
 from astrozoo.applications.priors import kmeans_priors, mean_best_iou
@@ -15,6 +16,9 @@ from astrozoo.applications.yolo_cianna import YoloCianna, darknet_tiny, yolo_cia
 
 __all__ = [
     "ModelInfo",
+    "asirra_cnn",
+    "cianna_cnn",
+    "cifar10_cnn",
     "create_model",
     "darknet19",
     "get_model",
