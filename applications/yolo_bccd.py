@@ -42,7 +42,7 @@ parser.add_argument("--budget-min", type=float, default=25.0, help="training bud
 parser.add_argument("--budget-kind", choices=("cpu", "wall"), default="cpu",
                     help="cpu: stop at budget x 2 cores of process CPU time (fair under contention); wall: wall clock")
 parser.add_argument("--max-wall-min", type=float, default=60.0, help="hard wall-clock cap of the training")
-parser.add_argument("--width", type=int, default=320, help="network input width (height = 3/4 of it)")
+parser.add_argument("--width", type=int, default=256, help="network input width (height = 3/4 of it)")
 parser.add_argument("--batch-size", type=int, default=8)
 parser.add_argument("--lr", type=float, default=2e-3)
 parser.add_argument("--priors", type=int, default=6, help="number of k-means priors")
@@ -240,8 +240,8 @@ if args.eval_only:
 else:
     history = model.fit(train_ds, epochs=10_000, steps_per_epoch=steps_per_epoch, callbacks=[budget], verbose=2)
     wall_s, cpu_s, _ = budget.used()
-print(f"trained {budget.steps} steps ({budget.steps * args.batch_size / len(x_train):.1f} epochs) in "
-      f"{wall_s / 60:.1f} min wall, {cpu_s / 60:.1f} CPU-min (2 cores: {cpu_s / wall_s:.2f} cores used on average)")
+    print(f"trained {budget.steps} steps ({budget.steps * args.batch_size / len(x_train):.1f} epochs) in "
+          f"{wall_s / 60:.1f} min wall, {cpu_s / 60:.1f} CPU-min ({cpu_s / wall_s:.2f} cores used on average)")
 
 # %% [markdown]
 # ## Test mAP@50
