@@ -1,3 +1,5 @@
 """Evaluation: confusion matrices, detection mAP, occlusion maps."""
 
-__all__ = []
+from astrozoo.evaluation.occlusion import occlusion_map, plot_occlusion
+
+__all__ = ["occlusion_map", "plot_occlusion"]

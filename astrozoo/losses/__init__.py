@@ -1,3 +1,10 @@
 """Custom Keras losses of astrozoo (all registered under the package "astrozoo")."""
 
-__all__ = []
+from astrozoo.losses.galaxy_zoo import (
+    DirichletMultinomialLoss,
+    MaskedMSE,
+    dirichlet_multinomial_log_prob,
+    lgamma,
+)
+
+__all__ = ["DirichletMultinomialLoss", "MaskedMSE", "dirichlet_multinomial_log_prob", "lgamma"]
