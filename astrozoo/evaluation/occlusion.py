@@ -89,8 +89,14 @@ def occlusion_map(
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` should be >= 1. Received: batch_size={batch_size!r}")
 
+    import keras
+
     def probs(batch):
-        p = np.asarray(model.predict(batch, verbose=0, batch_size=len(batch)), dtype="float64")
+        if isinstance(model, keras.Model):
+            # A direct call: `predict` would retrace for every new batch length.
+            p = keras.ops.convert_to_numpy(model(batch, training=False)).astype("float64")
+        else:
+            p = np.asarray(model.predict(batch, verbose=0, batch_size=len(batch)), dtype="float64")
         if p.ndim != 2:
             raise ValueError(f"The model should output (batch, classes) probabilities; got shape {p.shape}.")
         return p
