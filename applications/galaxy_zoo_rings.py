@@ -51,6 +51,8 @@ parser.add_argument("--pretrain-epochs", type=int, default=None)
 parser.add_argument("--pretrained", default=None, help="reuse a pretrained backbone .weights.h5 instead of pretraining")
 parser.add_argument("--size", type=int, default=32, help="network input size for the galaxies")
 parser.add_argument("--crop", type=int, default=64, help="central crop of the 96 px cut-outs before resizing")
+parser.add_argument("--head-epochs", type=int, default=None, help="stage 1 epochs (default 10)")
+parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 epochs (default 30)")
 parser.add_argument("--skip", default="", help="comma-separated parts to skip: scratch,regression,occlusion")
 args, _ = parser.parse_known_args()  # Jupyter adds its own arguments
 QUICK = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
@@ -59,7 +61,8 @@ OUT.mkdir(parents=True, exist_ok=True)
 SKIP = set(filter(None, args.skip.split(",")))
 SEEDS = list(range(args.seeds or (1 if QUICK else 3)))
 PRETRAIN_EPOCHS = args.pretrain_epochs or (1 if QUICK else 4)
-HEAD_EPOCHS, FT_EPOCHS = (1, 2) if QUICK else (10, 30)
+HEAD_EPOCHS = args.head_epochs or (1 if QUICK else 10)
+FT_EPOCHS = args.finetune_epochs or (2 if QUICK else 30)
 SIZE, CROP, BATCH = args.size, args.crop, 32
 print(f"quick={QUICK} seeds={SEEDS} pretrain_epochs={PRETRAIN_EPOCHS} out={OUT}")
 
