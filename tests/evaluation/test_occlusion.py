@@ -69,7 +69,7 @@ def test_map_rises_on_mnist_digits(shared_data, tmp_path):
     keras.utils.set_random_seed(0)
     model = lenet5(input_shape=(28, 28, 1), classes=10)
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[:3000], y[:3000], batch_size=64, epochs=2, verbose=0)
+    model.fit(x[:2000], y[:2000], batch_size=64, epochs=2, verbose=0)
     acc = model.evaluate(x[9000:9500], y[9000:9500], verbose=0)[1]
     assert acc > 0.9
     on, off = [], []
