@@ -46,23 +46,24 @@ parser = argparse.ArgumentParser(description="Galaxy Zoo rings: CIFAR-10 pretrai
 parser.add_argument("--quick", action="store_true", help="a one-minute run (also ASTROZOO_QUICK=1)")
 parser.add_argument("--out", default=None, help="output folder (default outputs/galaxy_zoo_rings)")
 parser.add_argument("--data-dir", default=None, help="folder holding galaxy_zoo/ and cifar10/ (default: shared data)")
-parser.add_argument("--seeds", type=int, default=None, help="number of seeds of the comparison")
+parser.add_argument("--seeds", type=int, default=None, help="number of seeds of the comparison (0, 1, ...)")
+parser.add_argument("--seed-list", default=None, help="comma-separated seeds, e.g. 2 (to split the runs over processes)")
 parser.add_argument("--pretrain-epochs", type=int, default=None)
 parser.add_argument("--pretrained", default=None, help="reuse a pretrained backbone .weights.h5 instead of pretraining")
 parser.add_argument("--size", type=int, default=32, help="network input size for the galaxies")
 parser.add_argument("--crop", type=int, default=64, help="central crop of the 96 px cut-outs before resizing")
-parser.add_argument("--head-epochs", type=int, default=None, help="stage 1 epochs (default 10)")
-parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 epochs (default 30)")
+parser.add_argument("--head-epochs", type=int, default=None, help="stage 1 epochs (default 5)")
+parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 epochs (default 15)")
 parser.add_argument("--skip", default="", help="comma-separated parts to skip: scratch,regression,occlusion")
 args, _ = parser.parse_known_args()  # Jupyter adds its own arguments
 QUICK = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
 OUT = pathlib.Path(args.out or "outputs/galaxy_zoo_rings")
 OUT.mkdir(parents=True, exist_ok=True)
 SKIP = set(filter(None, args.skip.split(",")))
-SEEDS = list(range(args.seeds or (1 if QUICK else 3)))
+SEEDS = [int(v) for v in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds or (1 if QUICK else 3)))
 PRETRAIN_EPOCHS = args.pretrain_epochs or (1 if QUICK else 4)
-HEAD_EPOCHS = args.head_epochs or (1 if QUICK else 10)
-FT_EPOCHS = args.finetune_epochs or (2 if QUICK else 30)
+HEAD_EPOCHS = args.head_epochs or (1 if QUICK else 5)
+FT_EPOCHS = args.finetune_epochs or (2 if QUICK else 15)
 SIZE, CROP, BATCH = args.size, args.crop, 32
 print(f"quick={QUICK} seeds={SEEDS} pretrain_epochs={PRETRAIN_EPOCHS} out={OUT}")
 
@@ -226,7 +227,7 @@ else:
 # ## Fine-tuning versus training from scratch
 #
 # Same network (ResNet-18 + dropout + softmax head), same augmentation, same
-# number of epochs (10 head-only + 30 fine-tuning; from scratch: 40). The
+# number of epochs (5 head-only + 15 fine-tuning; from scratch: 20). The
 # fine-tuned model starts from the CIFAR-10 weights: stage 1 trains only the
 # head (AdamW 1e-3), stage 2 unfreezes every block with a learning rate of
 # 3e-4 for the top block, times 0.8 for each block below (layer-wise decay).

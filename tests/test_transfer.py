@@ -162,3 +162,40 @@ def test_two_stage_finetune_validates_before_training():
         transfer.two_stage_finetune(model, np.zeros((2, 28, 28, 1)), np.zeros(2), loss="mse", n_blocks=5)
     with pytest.raises(ValueError, match="lr_decay"):
         transfer.two_stage_finetune(model, np.zeros((2, 28, 28, 1)), np.zeros(2), loss="mse", lr_decay=0)
+
+
+_OTHER_BACKEND = """
+import numpy as np, keras
+from astrozoo import transfer
+keras.utils.set_random_seed(0)
+inputs = keras.Input((3,))
+out = keras.layers.Dense(1, name="top")(keras.layers.Dense(4, name="low")(inputs))
+model = keras.Model(inputs, out)
+model.compile(transfer.LayerwiseLRDecay(keras.optimizers.Adam(0.01), {"low/kernel": 0.25, "low/bias": 0.0}), "mse")
+x = np.random.default_rng(1).normal(size=(8, 3)).astype("float32")
+before = [np.array(w) for w in model.weights]
+model.fit(x, x.sum(1, keepdims=True), batch_size=8, epochs=1, verbose=0)
+d = {w.path: np.array(w) - b for w, b in zip(model.weights, before)}
+print(keras.backend.backend(), float(np.abs(d["low/bias"]).max()), float(np.abs(d["low/kernel"]).mean()), float(np.abs(d["top/kernel"]).mean()))
+"""
+
+
+# A fresh interpreter per backend costs 20-40 s on 2 cores, so this runs with --run-slow.
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_layerwise_lr_decay_on_other_backends(backend):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip(backend)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    res = subprocess.run([sys.executable, "-c", _OTHER_BACKEND], env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    name, bias_step, low_step, top_step = res.stdout.split()[-4:]
+    assert name == backend
+    assert float(bias_step) == 0.0
+    # Adam's first step is about lr for every weight: 0.25 * 0.01 below, 0.01 on top.
+    assert float(low_step) == pytest.approx(0.0025, rel=0.05)
+    assert float(top_step) == pytest.approx(0.01, rel=0.05)
