@@ -54,6 +54,7 @@ parser.add_argument("--size", type=int, default=32, help="network input size for
 parser.add_argument("--crop", type=int, default=64, help="central crop of the 96 px cut-outs before resizing")
 parser.add_argument("--head-epochs", type=int, default=None, help="stage 1 epochs (default 5)")
 parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 epochs (default 15)")
+parser.add_argument("--finetune-lr", type=float, default=1e-4, help="stage 2 learning rate of the top block")
 parser.add_argument("--skip", default="", help="comma-separated parts to skip: scratch,regression,occlusion")
 args, _ = parser.parse_known_args()  # Jupyter adds its own arguments
 QUICK = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
@@ -230,7 +231,7 @@ else:
 # number of epochs (5 head-only + 15 fine-tuning; from scratch: 20). The
 # fine-tuned model starts from the CIFAR-10 weights: stage 1 trains only the
 # head (AdamW 1e-3), stage 2 unfreezes every block with a learning rate of
-# 3e-4 for the top block, times 0.8 for each block below (layer-wise decay).
+# 1e-4 for the top block, times 0.8 for each block below (layer-wise decay).
 
 # %%
 x_tr, y_tr = gx[train_idx], y_gz[train_idx]
@@ -251,7 +252,7 @@ def finetuned_classifier(seed):
         head_epochs=HEAD_EPOCHS,
         head_learning_rate=1e-3,
         finetune_epochs=FT_EPOCHS,
-        finetune_learning_rate=3e-4,
+        finetune_learning_rate=args.finetune_lr,
         n_blocks="all",
         lr_decay=0.8,
         weight_decay=0.05,
@@ -333,7 +334,7 @@ if "regression" not in SKIP:
             head_epochs=HEAD_EPOCHS,
             head_learning_rate=1e-3,
             finetune_epochs=FT_EPOCHS,
-            finetune_learning_rate=3e-4,
+            finetune_learning_rate=args.finetune_lr,
             lr_decay=0.8,
             verbose=0,
         )
@@ -382,6 +383,7 @@ metrics = {
     "seeds": SEEDS,
     "input": {"crop": CROP, "size": SIZE},
     "epochs": {"head": HEAD_EPOCHS, "finetune": FT_EPOCHS, "scratch": HEAD_EPOCHS + FT_EPOCHS},
+    "finetune_lr": args.finetune_lr,
     "split": {"train": int(len(train_idx)), "test": int(len(test_idx))},
     "pretraining": pretrain_info,
     "classification": {"runs": results, "summary": summaries},
