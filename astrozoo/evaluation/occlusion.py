@@ -6,6 +6,8 @@ much the model relies on it. All occluded copies go through the model in
 batches (one ``predict`` call per ``batch_size`` windows, not per window).
 """
 
+import warnings
+
 import numpy as np
 
 FILLS = ("noise", "mean")
@@ -94,7 +96,10 @@ def occlusion_map(
     def probs(batch):
         if isinstance(model, keras.Model):
             # A direct call: `predict` would retrace for every new batch length.
-            p = keras.ops.convert_to_numpy(model(batch, training=False)).astype("float64")
+            with warnings.catch_warnings():
+                # Functional models built on a list of one input warn about a bare array.
+                warnings.filterwarnings("ignore", message="The structure of `inputs`")
+                p = keras.ops.convert_to_numpy(model(batch, training=False)).astype("float64")
         else:
             p = np.asarray(model.predict(batch, verbose=0, batch_size=len(batch)), dtype="float64")
         if p.ndim != 2:
