@@ -345,13 +345,14 @@ class GAN(keras.Model):
             tv = {id(v): i for i, v in enumerate(self.trainable_variables)}
             ntv = {id(v): i for i, v in enumerate(self.non_trainable_variables)}
             D, G = self.discriminator, self.generator
-            self._jax_index_cache = dict(
+            cache = dict(
                 g_tv=[tv[id(v)] for v in G.trainable_variables],
                 d_tv=[tv[id(v)] for v in D.trainable_variables],
                 g_ntv=[ntv[id(v)] for v in G.non_trainable_variables],
                 d_ntv=[ntv[id(v)] for v in D.non_trainable_variables],
                 seed=ntv[id(self.seed_generator.state)],
             )
+            object.__setattr__(self, "_jax_index_cache", cache)
         return self._jax_index_cache
 
     def _train_step_jax(self, state, data):
