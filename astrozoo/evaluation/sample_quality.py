@@ -14,6 +14,8 @@ images and for pure noise so that they can be read side by side:
   LeNet-5 in place of Inception).
 """
 
+import warnings
+
 import keras
 import numpy as np
 from scipy import linalg
@@ -56,7 +58,7 @@ def class_histogram_entropy(probs, num_classes=None):
     counts = np.bincount(probs.argmax(axis=1), minlength=k).astype(np.float64)
     p = counts / counts.sum()
     p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
+    return float(abs(-(p * np.log(p)).sum()))
 
 
 def frechet_distance(features_a, features_b=None, *, mu_b=None, sigma_b=None):
@@ -78,11 +80,17 @@ def frechet_distance(features_a, features_b=None, *, mu_b=None, sigma_b=None):
         raise ValueError("Give `features_b` or both `mu_b` and `sigma_b`.")
     mu_a, sigma_a = a.mean(0), np.cov(a, rowvar=False)
     diff = mu_a - mu_b
-    covmean, _ = linalg.sqrtm(sigma_a @ sigma_b, disp=False)
+    with warnings.catch_warnings():
+        # ReLU features have dead units, so the covariances are often singular; sqrtm
+        # still returns the right (real part of the) root, checked below.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma_a @ sigma_b)
     if not np.isfinite(covmean).all():
         # Near-singular product: regularise as in the reference FID code.
         eps = 1e-6 * np.eye(a.shape[1])
-        covmean = linalg.sqrtm((sigma_a + eps) @ (sigma_b + eps))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            covmean = linalg.sqrtm((sigma_a + eps) @ (sigma_b + eps))
     covmean = covmean.real
     return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * np.trace(covmean))
 
