@@ -36,12 +36,33 @@ parser.add_argument("--schedule", default="cosine", choices=["cosine", "linear"]
 parser.add_argument("--depth", type=int, default=3)
 parser.add_argument("--n-eval", type=int, default=None, help="samples per quality row")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--ancestral-steps", type=int, default=1000, help="steps of the ancestral chain")
+parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this wall time")
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
 epochs = args.epochs or (2 if quick else 30)
 out = pathlib.Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 keras.utils.set_random_seed(args.seed)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training after `minutes` of wall time (checked after every batch)."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.epochs_done = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is not None and time.time() - self.start > self.seconds:
+            self.model.stop_training = True
 
 # %% [markdown]
 # ## Data (images in [-1, 1]) and the noise schedule
@@ -72,8 +93,9 @@ plt.close(fig)
 
 # %%
 model.compile(optimizer=keras.optimizers.Adam(1e-3 if quick else 5e-4))
+budget = TimeBudget(args.max_minutes)
 t0 = time.time()
-hist = model.fit(x_train * 2.0 - 1.0, epochs=epochs, batch_size=64, verbose=2)
+hist = model.fit(x_train * 2.0 - 1.0, epochs=epochs, batch_size=64, callbacks=[budget], verbose=2)
 train_time = time.time() - t0
 
 # %% [markdown]
@@ -84,7 +106,7 @@ n_eval = args.n_eval or (100 if quick else 500)
 sets, timings = {}, {}
 for name, kw in {
     "ddim50": dict(method="ddim", steps=50, eta=0.0),
-    "ancestral1000": dict(method="ancestral", steps=100 if quick else 1000),
+    "ancestral": dict(method="ancestral", steps=100 if quick else args.ancestral_steps),
 }.items():
     t0 = time.time()
     s = model.sample(n_eval, seed=args.seed + 1, **kw)
@@ -102,8 +124,10 @@ metrics = {
     "quick": quick,
     "schedule": args.schedule,
     "epochs": epochs,
+    "epochs_run": len(hist.history["loss"]),
     "train_images": int(len(x_train)),
     "train_seconds": round(train_time, 1),
+    "optimizer_steps": int(model.optimizer.iterations),
     "loss_history": [float(v) for v in hist.history["loss"]],
     "sampling_seconds": timings,
     "classifier_heldout_accuracy": clf_acc,

@@ -33,12 +33,32 @@ parser.add_argument("--data-dir", default=None, help="folder holding t10k-images
 parser.add_argument("--epochs", type=int, default=None)
 parser.add_argument("--filters", type=int, default=32)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this wall time")
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
 epochs = args.epochs or (2 if quick else 20)
 out = pathlib.Path(args.out or f"outputs/gan_mnist/{args.kind}")
 out.mkdir(parents=True, exist_ok=True)
 keras.utils.set_random_seed(args.seed)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training after `minutes` of wall time (checked after every batch)."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.epochs_done = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is not None and time.time() - self.start > self.seconds:
+            self.model.stop_training = True
 
 # %% [markdown]
 # ## Data: images in [-1, 1] for the tanh generator
@@ -58,8 +78,9 @@ if quick:
 model = gan(args.kind, latent_dim=64, filters=args.filters, seed=args.seed)
 model.compile()  # Adam(2e-4, beta_1=0.5[, beta_2=0.9 for WGAN-GP]) for both networks
 monitor = SampleGridCallback(out, n=36, seed=123, every=1 if quick else 5, prefix=f"{args.kind}_progress")
+budget = TimeBudget(args.max_minutes)
 t0 = time.time()
-hist = model.fit(x_train * 2.0 - 1.0, epochs=epochs, batch_size=64, callbacks=[monitor], verbose=2)
+hist = model.fit(x_train * 2.0 - 1.0, epochs=epochs, batch_size=64, callbacks=[monitor, budget], verbose=2)
 train_time = time.time() - t0
 
 # %% [markdown]
@@ -82,8 +103,10 @@ metrics = {
     "kind": args.kind,
     "backend": keras.backend.backend(),
     "epochs": epochs,
+    "epochs_run": len(hist.history["d_loss"]),
     "train_images": int(len(x_train)),
     "train_seconds": round(train_time, 1),
+    "optimizer_steps": int(model.optimizer.iterations),
     "history": {k: [float(v) for v in vals] for k, vals in hist.history.items()},
     "classifier_heldout_accuracy": clf_acc,
     "progress_grids": [os.path.basename(p) for p in monitor.paths],

@@ -32,12 +32,32 @@ parser.add_argument("--data-dir", default=None, help="folder holding t10k-images
 parser.add_argument("--epochs", type=int, default=None)
 parser.add_argument("--sigma", type=float, default=0.5, help="noise standard deviation (images in [0, 1])")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this wall time")
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
 epochs = args.epochs or (2 if quick else 15)
 out = pathlib.Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 keras.utils.set_random_seed(args.seed)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training after `minutes` of wall time (checked after every batch)."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.epochs_done = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is not None and time.time() - self.start > self.seconds:
+            self.model.stop_training = True
 
 
 def psnr(clean, estimate, data_range=1.0):
@@ -71,8 +91,9 @@ train_ds = (
 # %%
 model = unet(input_shape=(28, 28, 1), out_channels=1, depth=2, filters=16, out_activation=None)
 model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+budget = TimeBudget(args.max_minutes)
 t0 = time.time()
-hist = model.fit(train_ds, epochs=epochs, validation_data=(noisy_held, x_held), verbose=2)
+hist = model.fit(train_ds, epochs=epochs, validation_data=(noisy_held, x_held), callbacks=[budget], verbose=2)
 train_time = time.time() - t0
 
 # %% [markdown]
@@ -84,8 +105,10 @@ metrics = {
     "quick": quick,
     "sigma": args.sigma,
     "epochs": epochs,
+    "epochs_run": len(hist.history["loss"]),
     "train_images": int(len(x_train)),
     "train_seconds": round(train_time, 1),
+    "optimizer_steps": int(model.optimizer.iterations),
     "heldout_images": int(len(x_held)),
     "psnr_noisy_db": psnr(x_held, noisy_held),
     "psnr_noisy_clipped_db": psnr(x_held, np.clip(noisy_held, 0.0, 1.0)),

@@ -39,12 +39,32 @@ parser.add_argument("--data-dir", default=None, help="folder holding t10k-images
 parser.add_argument("--epochs", type=int, default=None)
 parser.add_argument("--latent-dim", type=int, default=2)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this wall time")
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("ASTROZOO_QUICK") == "1"
 epochs = args.epochs or (3 if quick else 40)
 out = pathlib.Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 keras.utils.set_random_seed(args.seed)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training after `minutes` of wall time (checked after every batch)."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.epochs_done = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is not None and time.time() - self.start > self.seconds:
+            self.model.stop_training = True
 
 # %% [markdown]
 # ## Data: MNIST test set, last 2,000 images held out
@@ -64,8 +84,9 @@ print(f"train {x_train.shape}, held out {x_held.shape}")
 # %%
 model = vae(latent_dim=args.latent_dim, seed=args.seed)
 model.compile(optimizer=keras.optimizers.Adam(1e-3))
+budget = TimeBudget(args.max_minutes)
 t0 = time.time()
-hist = model.fit(x_train, epochs=epochs, batch_size=128, validation_data=(x_held,), verbose=2)
+hist = model.fit(x_train, epochs=epochs, batch_size=128, validation_data=(x_held,), callbacks=[budget], verbose=2)
 train_time = time.time() - t0
 
 # %% [markdown]
@@ -101,8 +122,10 @@ for name, row in table.items():
 metrics = {
     "quick": quick,
     "epochs": epochs,
+    "epochs_run": len(hist.history["loss"]),
     "train_images": int(len(x_train)),
     "train_seconds": round(train_time, 1),
+    "optimizer_steps": int(model.optimizer.iterations),
     "final_loss": float(hist.history["loss"][-1]),
     "final_val_loss": float(hist.history["val_loss"][-1]),
     "final_reconstruction_loss": float(hist.history["reconstruction_loss"][-1]),
