@@ -91,8 +91,19 @@ class _GaussianOracle(keras.layers.Layer):
         return ops.sqrt(1.0 - ab) * (x - ops.sqrt(ab) * self.mu) / (ab * self.s2 + 1.0 - ab)
 
 
-@pytest.mark.parametrize("schedule,kw", [("cosine", {}), ("linear", {"beta_start": 1e-3, "beta_end": 0.1})])
-@pytest.mark.parametrize("method,steps,eta", [("ancestral", None, None), ("ddim", 25, 0.0), ("ddim", 50, 1.0)])
+LINEAR = {"beta_start": 1e-3, "beta_end": 0.1}
+
+
+@pytest.mark.parametrize(
+    "schedule,kw,method,steps,eta",
+    [
+        ("cosine", {}, "ancestral", None, None),
+        ("cosine", {}, "ddim", 25, 0.0),
+        ("cosine", {}, "ddim", 50, 1.0),
+        ("linear", LINEAR, "ancestral", None, None),
+        ("linear", LINEAR, "ddim", 200, 0.0),
+    ],
+)
 def test_samplers_recover_gaussian_data_with_exact_denoiser(schedule, kw, method, steps, eta):
     T, mu, s = 200, 0.5, 0.3
     ab = noise_schedule(T, schedule, **kw)["alpha_bar"]
@@ -100,8 +111,12 @@ def test_samplers_recover_gaussian_data_with_exact_denoiser(schedule, kw, method
     net = keras.Model([x_in, t_in], _GaussianOracle(ab, mu, s)([x_in, t_in]))
     model = DDPM(net, timesteps=T, schedule=schedule, ema_decay=None, clip_range=None, **kw)
     x = model.sample(400, steps=steps, method=method, eta=eta, seed=0)
-    assert abs(x.mean() - mu) < 0.03, x.mean()
-    assert abs(x.std() - s) < 0.1 * s, x.std()
+    # The chain ends with E[x0 | x_0-level], shrunk towards mu: with the course's schedule
+    # alpha_bar[0] = 0.9025, so the expected spread is well below s.
+    a0 = ab[0]
+    expected_std = s * np.sqrt(a0 * s * s / (a0 * s * s + 1 - a0))
+    assert abs(x.mean() - mu) < 0.02, x.mean()
+    assert abs(x.std() - expected_std) < 0.08 * expected_std, (x.std(), expected_std)
 
 
 def test_training_lowers_noise_prediction_loss(shared_data):
