@@ -45,15 +45,19 @@ def test_nichol_cosine_and_linear_closed_form():
     assert lin["alpha_bar"][-1] == pytest.approx(4.036e-5, rel=1e-3)  # the classic DDPM value
 
 
-@pytest.mark.parametrize("kwargs,match", [
+BAD_SCHEDULES = [
     ({"schedule": "sigmoid"}, "schedule"),
     ({"timesteps": 1}, "timesteps"),
     ({"schedule": "linear", "beta_start": 0.1, "beta_end": 0.01}, "beta_start"),
     ({"signal_range": (0.9, 0.1)}, "signal_range"),
-])
-def test_schedule_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        noise_schedule(**{"timesteps": 100, **kwargs})
+]
+
+
+def test_schedule_bad_arguments():
+    for kwargs, match in BAD_SCHEDULES:
+        with pytest.raises(ValueError, match=match):
+            noise_schedule(**{"timesteps": 100, **kwargs})
+
 
 
 def test_q_sample_closed_form():
@@ -162,16 +166,20 @@ def test_sampling_reproducible_and_roundtrip(tmp_path):
     assert reloaded.get_config()["schedule"] == "cosine" and reloaded.timesteps == 30
 
 
-@pytest.mark.parametrize("kwargs,match", [
+BAD_SAMPLE_ARGUMENTS = [
     ({"method": "euler"}, "method"),
     ({"method": "ancestral", "eta": 0.5}, "eta"),
     ({"steps": 31}, "steps"),
     ({"method": "ddim", "eta": -1.0}, "eta"),
-])
-def test_sample_bad_arguments(kwargs, match):
+]
+
+
+def test_sample_bad_arguments():
     model = ddpm(timesteps=30, **TINY)
-    with pytest.raises(ValueError, match=match):
-        model.sample(2, **kwargs)
+    for kwargs, match in BAD_SAMPLE_ARGUMENTS:
+        with pytest.raises(ValueError, match=match):
+            model.sample(2, **kwargs)
+
 
 
 def test_network_must_take_timestep():

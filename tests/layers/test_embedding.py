@@ -26,10 +26,10 @@ def test_accepts_integer_and_column_inputs():
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-@pytest.mark.parametrize("dim", [0, 3, 2.0])
-def test_bad_dim(dim):
-    with pytest.raises(ValueError, match="even integer"):
-        SinusoidalEmbedding(dim)
+def test_bad_dim():
+    for dim in (0, 3, 2.0):
+        with pytest.raises(ValueError, match="even integer"):
+            SinusoidalEmbedding(dim)
 
 
 def test_keras_roundtrip(tmp_path):
