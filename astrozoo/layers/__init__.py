@@ -2,6 +2,7 @@
 
 from astrozoo.layers.cianna import CiannaGroupNorm, CiannaLeakyReLU, CiannaLogistic
 from astrozoo.layers.cianna import CiannaGroupNorm, CiannaLeakyReLU
+from astrozoo.layers.embedding import SinusoidalEmbedding
 from astrozoo.layers.galaxy_zoo import GalaxyZooSchema, GalaxyZooTree, galaxy_zoo_schema, question_fractions
 from astrozoo.layers.nms import YoloDecoder
 from astrozoo.layers.yolo import YoloHead
@@ -14,6 +15,7 @@ __all__ = [
     "GalaxyZooSchema",
     "GalaxyZooTree",
     "question_fractions",
+    "SinusoidalEmbedding",
     "YoloDecoder",
     "YoloHead",
 ]
