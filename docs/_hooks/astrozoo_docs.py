@@ -75,10 +75,13 @@ def count_flops(model):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    inputs = getattr(model, "inputs", None)
+    if not inputs:  # subclassed models (VAE, GAN, DDPM) have no symbolic inputs
+        return None
+    shapes = [tuple(t.shape[1:]) for t in inputs]
     if any(d is None for s in shapes for d in s):
         return None
-    specs = [tf.TensorSpec((1, *s), t.dtype) for s, t in zip(shapes, model.inputs)]
+    specs = [tf.TensorSpec((1, *s), t.dtype) for s, t in zip(shapes, inputs)]
 
     @tf.function
     def forward(*xs):
