@@ -1,3 +1,5 @@
 """Evaluation: confusion matrices, detection mAP, occlusion maps."""
 
-__all__ = []
+from astrozoo.evaluation.confusion import ConfusionMatrix, confusion_matrix
+
+__all__ = ["ConfusionMatrix", "confusion_matrix"]

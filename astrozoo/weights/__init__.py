@@ -161,10 +161,13 @@ def fetch_registered(spec, include_top=True):
     fname = url.rsplit("/", 1)[-1]
     import keras
 
-    cache = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")) / "models"
+    home = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras"))
+    cache = home / "models"
+    # get_file silently falls back to /tmp when the cache folder does not exist yet.
+    cache.mkdir(parents=True, exist_ok=True)
     try:
         return pathlib.Path(
-            keras.utils.get_file(fname, url, cache_subdir="models", file_hash=sha)
+            keras.utils.get_file(fname, url, cache_dir=str(home), cache_subdir="models", file_hash=sha)
         )
     except ValueError as e:  # keras reports a hash mismatch as ValueError
         raise ValueError(

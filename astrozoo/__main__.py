@@ -1,0 +1,5 @@
+import sys
+
+from astrozoo.cli import main
+
+sys.exit(main())
