@@ -159,6 +159,8 @@ def bench_model(model, impls, quick, repeats, log):
             rng.shuffle(order)
             for k in order:
                 infer[k].append(workers[k].ask("infer")["infer_img_s"])
+            log(f"  {model} round {r + 1}/{repeats}: train " + ", ".join(f"{k} {train[k][-1]:.0f}" for k in workers)
+                + " img/s; infer " + ", ".join(f"{k} {infer[k][-1]:.0f}" for k in workers) + " img/s")
         closing = {k: w.close() for k, w in workers.items()}
     finally:
         for w in workers.values():
@@ -270,7 +272,7 @@ def main(argv=None):
     parser.add_argument("--impls", nargs="+", default=None, help="implementations, e.g. pytorch jax tensorflow:jit_compile=false")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 5, 3 with --quick)")
     parser.add_argument("--json", default=None, help="write the results there (never overwrites: add --force)")
-    parser.add_argument("--force", action="store_true", help="overwrite --json if it exists")
+    parser.add_argument("--force", action="store_true", help="overwrite --json if it exists (or was written by this run)")
     parser.add_argument("--gpu-precision", action="store_true", help="only the float32 vs mixed_float16 GPU benchmark")
     parser.add_argument("--no-plugins", action="store_true", help="skip benchmarks/bench_*.py")
     args, _ = parser.parse_known_args(argv)
@@ -312,7 +314,8 @@ def main(argv=None):
     for m in models:
         log(f"benchmarking {m} ({', '.join(impls)})")
         results.append(bench_model(m, impls, args.quick, repeats, log))
-    report["models"] = results
+        report["models"] = results
+        _finish(report, args)  # partial results survive an interrupted run
     if not args.no_plugins:
         report["plugins"] = run_plugins(args.quick, {o for o in only if o.startswith("bench_")} if only else None, log)
     report["load_avg_end"] = os.getloadavg()

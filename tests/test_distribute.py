@@ -82,6 +82,34 @@ with azd.scope(strategy):
 ds = azd.shard_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(azd.global_batch_size(32, strategy)), strategy)
 hist = model.fit(ds, epochs=4, verbose=0)
 out["lenet5_loss"] = hist.history["loss"]
+
+# YoloLoss (when this checkout has it): one step on 4 images, 2 per replica.
+try:
+    from astrozoo.layers import YoloHead
+    from astrozoo.losses import YoloLoss
+except ImportError:
+    out["yolo"] = None
+else:
+    priors = [(10.0, 10.0), (40.0, 40.0)]
+    yb = -np.ones((4, 6, 4), "float32"); yc = -np.ones((4, 6), "int32"); yp = -np.ones((4, 6, 1), "float32")
+    for i, (cx, cy, w, h) in enumerate([(40, 40, 20, 24), (90, 30, 50, 40), (20, 100, 12, 12), (64, 64, 30, 30)]):
+        yb[i, 0] = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]; yc[i, 0] = i % 3; yp[i, 0] = 0.3
+    y = {"boxes": yb, "classes": yc, "params": yp}
+    xi = rng.standard_normal((4, 4, 4, 8)).astype("float32")
+
+    def yolo_step(strategy):
+        with azd.scope(strategy):
+            keras.utils.set_random_seed(0)
+            head = YoloHead(2, 3, 1, priors=priors, cell_size=32.0)
+            inp = keras.Input((4, 4, 8))
+            m = keras.Model(inp, head(keras.layers.Conv2D(head.filters, 1)(inp)))
+            m.compile(optimizer=keras.optimizers.SGD(0.01), loss=YoloLoss.from_head(head, preset="cianna_default"))
+        w0 = [np.array(v) for v in m.get_weights()]
+        ds = azd.shard_dataset(tf.data.Dataset.from_tensor_slices((xi, y)).batch(4), strategy)
+        m.fit(ds, epochs=1, verbose=0)
+        return [(np.array(v) - a).tolist() for v, a in zip(m.get_weights(), w0)]
+
+    out["yolo"] = {"single": yolo_step(None), "mirrored": yolo_step(strategy)}
 print("RESULT " + json.dumps(out))
 """
 
@@ -166,8 +194,13 @@ def mnist_npz(tmp_path_factory, shared_data):
     return str(path)
 
 
-def test_mirrored_strategy_matches_single_device(mnist_npz):
-    out = _run(_MIRRORED, [mnist_npz], {"KERAS_BACKEND": "tensorflow"})
+@pytest.fixture(scope="module")
+def mirrored_out(mnist_npz):
+    return _run(_MIRRORED, [mnist_npz], {"KERAS_BACKEND": "tensorflow"})
+
+
+def test_mirrored_strategy_matches_single_device(mirrored_out):
+    out = mirrored_out
     assert out["replicas"] == 2 and out["global_batch"] == 8
     # Losses reduced by Keras (mean or sum): the single-device step.
     _close(out["mean"]["mirrored"], out["mean"]["single"])
@@ -182,6 +215,15 @@ def test_mirrored_strategy_matches_single_device(mnist_npz):
     # An astrozoo model on real digits learns under 2 replicas.
     loss = out["lenet5_loss"]
     assert np.all(np.isfinite(loss)) and loss[-1] < loss[0] * 0.75, loss
+
+
+def test_yolo_loss_mirrored_matches_single_device(mirrored_out):
+    if mirrored_out["yolo"] is None:
+        pytest.skip("YoloLoss is not in this checkout (branch yolo)")
+    # Per-image YOLO losses reduced by Keras: 2 replicas x 2 images == 1 device x 4 images.
+    out = mirrored_out["yolo"]
+    _close(out["mirrored"], out["single"], rtol=1e-3, atol=1e-6)
+    assert any(np.abs(np.array(d)).max() > 0 for d in out["single"])
 
 
 def _free_port():

@@ -107,3 +107,14 @@ def test_runner_end_to_end(tmp_path):
     assert out.exists()
     with pytest.raises(SystemExit):
         run.main(["--json", str(out)])  # never overwrites without --force
+
+
+def test_gpu_precision_reports_skipped_without_gpu():
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present: the real benchmark would run (python -m benchmarks.run --gpu-precision)")
+    logs = []
+    out = run.gpu_precision(quick=True, log=logs.append)
+    assert out == {"skipped": "skipped: no GPU visible to TensorFlow on this machine"}
+    assert logs and "skipped" in logs[0]
