@@ -5,8 +5,7 @@ must be chosen before ``import keras`` (``import astrozoo`` does not import
 Keras). The measured trade-offs are in ``docs/performance.md``; in short:
 
 * ``fit_defaults()`` gives the ``model.compile`` arguments that astrozoo
-  recommends for the running backend (XLA where it pays, several steps per
-  execution on TensorFlow);
+  recommends for the running backend (XLA only where it pays);
 * ``configure_threads(n)`` pins the thread pools of TensorFlow, PyTorch, JAX
   and the BLAS libraries (one thread per process is often fastest on a
   crowded machine, all cores on a dedicated one);
@@ -22,18 +21,21 @@ import sys
 
 _BACKENDS = ("tensorflow", "jax", "torch")
 
-# Measured on the course networks (docs/performance.md): the ``compile`` settings
-# that train fastest on a CPU for each backend. TensorFlow's own default on CPU is
-# graph mode without XLA and one step per call; XLA fuses the element-wise tails of
-# the convolutions and several steps per call remove most of the per-step Python.
+# Measured on the course networks (docs/performance.md, interleaved runs against
+# plain PyTorch): the ``compile`` settings that train fastest on a CPU for each
+# backend. On TensorFlow, graph mode with oneDNN kernels beat XLA by 4-7x on
+# LeNet-5 (XLA's CPU convolutions are slower, and its compile costs minutes), so
+# astrozoo keeps Keras' CPU default there. JAX is always XLA-compiled.
 _CPU_COMPILE = {
-    "tensorflow": {"jit_compile": True, "steps_per_execution": 8},
+    "tensorflow": {"jit_compile": False, "steps_per_execution": 1},
     "jax": {"jit_compile": True, "steps_per_execution": 1},
     # torch.compile needs minutes of compilation per model; eager is the default.
     "torch": {"jit_compile": False, "steps_per_execution": 1},
 }
-# Backend recommended for CPU training when the user has no preference.
-RECOMMENDED_CPU_BACKEND = "jax"
+# Backend recommended for CPU training: TensorFlow was the fastest Keras backend,
+# and faster than plain PyTorch, in every interleaved run on the shared
+# development machine (docs/performance.md).
+RECOMMENDED_CPU_BACKEND = "tensorflow"
 
 
 def set_backend(name):

@@ -37,7 +37,8 @@ def test_set_backend_after_import_raises():
 
 
 def test_fit_defaults():
-    assert backend.fit_defaults(backend="tensorflow") == {"jit_compile": True, "steps_per_execution": 8}
+    assert backend.fit_defaults(backend="tensorflow") == {"jit_compile": False, "steps_per_execution": 1}
+    assert backend.fit_defaults(backend="jax")["jit_compile"] is True
     assert backend.fit_defaults(backend="torch")["jit_compile"] is False
     assert backend.fit_defaults(jit_compile=False, steps_per_execution=2, backend="jax") == {
         "jit_compile": False,
