@@ -5,7 +5,8 @@ must be chosen before ``import keras`` (``import astrozoo`` does not import
 Keras). The measured trade-offs are in ``docs/performance.md``; in short:
 
 * ``fit_defaults()`` gives the ``model.compile`` arguments that astrozoo
-  recommends for the running backend (XLA only where it pays);
+  recommends for the running backend (XLA only where it pays, several steps
+  per execution on TensorFlow);
 * ``configure_threads(n)`` pins the thread pools of TensorFlow, PyTorch, JAX
   and the BLAS libraries (one thread per process is often fastest on a
   crowded machine, all cores on a dedicated one);
@@ -25,9 +26,10 @@ _BACKENDS = ("tensorflow", "jax", "torch")
 # plain PyTorch): the ``compile`` settings that train fastest on a CPU for each
 # backend. On TensorFlow, graph mode with oneDNN kernels beat XLA by 4-7x on
 # LeNet-5 (XLA's CPU convolutions are slower, and its compile costs minutes), so
-# astrozoo keeps Keras' CPU default there. JAX is always XLA-compiled.
+# astrozoo keeps XLA off there; 8 steps per execution cut the per-step dispatch
+# (about 2x on LeNet-5). JAX is always XLA-compiled.
 _CPU_COMPILE = {
-    "tensorflow": {"jit_compile": False, "steps_per_execution": 1},
+    "tensorflow": {"jit_compile": False, "steps_per_execution": 8},
     "jax": {"jit_compile": True, "steps_per_execution": 1},
     # torch.compile needs minutes of compilation per model; eager is the default.
     "torch": {"jit_compile": False, "steps_per_execution": 1},

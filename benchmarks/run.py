@@ -168,6 +168,8 @@ def bench_model(model, impls, quick, repeats, log):
                 w.proc.kill()
     metas = {k: w.meta for k, w in workers.items()}
     flops = next((m["flops_per_image"] for m in metas.values() if "flops_per_image" in m), None)
+    # The reference: the first plain-PyTorch implementation (e.g. "pytorch" or "pytorch:threads=1").
+    ref = next((k for k in workers if metas[k]["impl"] == "pytorch"), None)
     rows = {}
     for k in workers:
         row = dict(metas[k])
@@ -180,23 +182,23 @@ def bench_model(model, impls, quick, repeats, log):
             # A training step is ~3x the forward FLOPs.
             row["train_gflops"] = 3 * flops * row["train_img_s"] / 1e9
             row["infer_gflops"] = flops * row["infer_img_s"] / 1e9
-        if "pytorch" in workers and k != "pytorch":
-            row["train_ratio_vs_pytorch"] = statistics.median(a / b for a, b in zip(train[k], train["pytorch"]))
-            row["infer_ratio_vs_pytorch"] = statistics.median(a / b for a, b in zip(infer[k], infer["pytorch"]))
+        if ref is not None and k != ref:
+            row["train_ratio_vs_pytorch"] = statistics.median(a / b for a, b in zip(train[k], train[ref]))
+            row["infer_ratio_vs_pytorch"] = statistics.median(a / b for a, b in zip(infer[k], infer[ref]))
         rows[k] = row
-    if "pytorch" in rows:
-        check_param_counts(model, rows)
+    if ref is not None:
+        check_param_counts(model, rows, ref)
     result.update(flops_per_image=flops, results=rows)
     if model in CIANNA_PUBLISHED:
         result["cianna_published"] = CIANNA_PUBLISHED[model]
     return result
 
 
-def check_param_counts(model, rows):
+def check_param_counts(model, rows, ref_label="pytorch"):
     """The peer must be the same network: equal trainable and total parameter counts."""
-    ref = rows["pytorch"]
+    ref = rows[ref_label]
     for k, row in rows.items():
-        if k == "pytorch":
+        if row.get("impl") == "pytorch":
             continue
         if (row["trainable_params"], row["params"]) != (ref["trainable_params"], ref["params"]):
             raise AssertionError(

@@ -37,7 +37,7 @@ def test_set_backend_after_import_raises():
 
 
 def test_fit_defaults():
-    assert backend.fit_defaults(backend="tensorflow") == {"jit_compile": False, "steps_per_execution": 1}
+    assert backend.fit_defaults(backend="tensorflow") == {"jit_compile": False, "steps_per_execution": 8}
     assert backend.fit_defaults(backend="jax")["jit_compile"] is True
     assert backend.fit_defaults(backend="torch")["jit_compile"] is False
     assert backend.fit_defaults(jit_compile=False, steps_per_execution=2, backend="jax") == {
@@ -50,6 +50,7 @@ def test_fit_defaults():
         backend.fit_defaults(jit_compile="yes")
 
 
+@pytest.mark.slow  # a full lenet5 fit; fit_defaults() values are checked above
 def test_fit_defaults_compile_and_train():
     import keras
     import numpy as np

@@ -102,8 +102,9 @@ else:
     def yolo_step(strategy):
         with azd.scope(strategy):
             keras.utils.set_random_seed(0)
+            # Group norm (per image), not batch norm: per-replica batch statistics would differ.
             m = yolo_cianna("darknet_tiny", num_classes=2, priors=priors, input_shape=(64, 64, 3), width=0.5,
-                            head_filters=(32,))
+                            head_filters=(32,), norm="group", head_norm="group")
             m.compile(optimizer=keras.optimizers.SGD(0.01), loss=YoloLoss.from_head(m.yolo_head, preset="cianna_default"))
         w0 = [np.array(v) for v in m.get_weights()]
         ds = azd.shard_dataset(tf.data.Dataset.from_tensor_slices((xi, y)).batch(4), strategy)

@@ -77,7 +77,8 @@ def test_runner_helpers():
         run.parse_impl("mxnet")
     with pytest.raises(ValueError, match="expected key=value"):
         run.parse_impl("jax:fast")
-    rows = {"pytorch": {"trainable_params": 10, "params": 12}, "jax": {"trainable_params": 10, "params": 11}}
+    rows = {"pytorch": {"impl": "pytorch", "trainable_params": 10, "params": 12},
+            "jax": {"impl": "jax", "trainable_params": 10, "params": 11}}
     with pytest.raises(AssertionError, match="PyTorch peer has 10 / 12"):
         run.check_param_counts("lenet5", rows)
     table = run.format_table(
