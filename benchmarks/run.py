@@ -230,10 +230,13 @@ def run_plugins(quick, only, log):
 
 def gpu_precision(quick, log):
     """float32 vs mixed_float16 training throughput on a GPU; skipped without one."""
-    code = "import tensorflow as tf, json; print('RESULT ' + json.dumps(len(tf.config.list_physical_devices('GPU'))))"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    n = [json.loads(l[7:]) for l in res.stdout.splitlines() if l.startswith("RESULT ")]
+    if "tensorflow" in sys.modules:  # already loaded here: ask it directly
+        n = [len(sys.modules["tensorflow"].config.list_physical_devices("GPU"))]
+    else:  # keep the runner free of TensorFlow: ask a child process
+        code = "import tensorflow as tf, json; print('RESULT ' + json.dumps(len(tf.config.list_physical_devices('GPU'))))"
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        n = [json.loads(l[7:]) for l in res.stdout.splitlines() if l.startswith("RESULT ")]
     if not n or n[0] == 0:
         msg = "skipped: no GPU visible to TensorFlow on this machine"
         log(f"gpu-precision: {msg}")

@@ -7,6 +7,7 @@ import pytest
 from astrozoo import cli
 
 
+@pytest.mark.slow  # a full CLI training run (~15 s); the option parsing is checked below
 def test_train_mirrored(tmp_path, capsys):
     out = tmp_path / "run"
     rc = cli.main(["train", "lenet5", "--data", "digits", "--epochs", "1", "--batch-size", "64",
