@@ -20,6 +20,7 @@ _SUBMODULES = (
     "transfer",
     "precision",
     "backend",
+    "distribute",
 )
 
 __all__ = ["__version__", "get_precision", "set_precision", "set_backend", *_SUBMODULES]

@@ -142,28 +142,40 @@ def cmd_train(args):
         raise SystemExit(f"astrozoo train supports classification models; {args.name!r} is a {info.task!r} model.")
     if args.epochs < 1:
         raise SystemExit(f"--epochs must be >= 1, got {args.epochs}.")
+    from astrozoo import distribute
+
+    try:
+        strategy = distribute.get_strategy(args.distribute)
+    except RuntimeError as e:  # wrong backend for the strategy
+        raise SystemExit(f"astrozoo train: {e}") from None
     out = _prepare_out(args.out)
     (xt, yt), (xv, yv), names = load_arrays(args.data, args.data_dir, seed=args.seed)
     keras.utils.set_random_seed(args.seed)
-    model = info.build(input_shape=xt.shape[1:], classes=len(names))
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.lr),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    resumed = (out / "backup").exists()
-    print(f"{'Resuming' if resumed else 'Training'} {args.name} on {args.data}: "
-          f"{len(xt)} train / {len(xv)} validation images; run folder {out}")
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
-        keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
-        AtomicModelCheckpoint(out / "model.keras"),
-        TrainingCurves(out / "curves.png", csv_path=out / "log.csv"),
-    ]
-    model.fit(
-        xt, yt, validation_data=(xv, yv), epochs=args.epochs, batch_size=args.batch_size,
-        callbacks=callbacks, verbose=args.verbose,
-    )
+    # Variables are created, and (for JAX DataParallel) fit runs, under the strategy.
+    with distribute.scope(strategy):
+        model = info.build(input_shape=xt.shape[1:], classes=len(names))
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.lr),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        distribute.prepare_model(model, strategy)
+        if strategy is not None:
+            print(f"Distributing with {args.distribute} over {distribute.num_replicas(strategy)} replicas "
+                  f"(global batch {args.batch_size})")
+        resumed = (out / "backup").exists()
+        print(f"{'Resuming' if resumed else 'Training'} {args.name} on {args.data}: "
+              f"{len(xt)} train / {len(xv)} validation images; run folder {out}")
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(out / "backup")),
+            keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
+            AtomicModelCheckpoint(out / "model.keras"),
+            TrainingCurves(out / "curves.png", csv_path=out / "log.csv"),
+        ]
+        model.fit(
+            xt, yt, validation_data=(xv, yv), epochs=args.epochs, batch_size=args.batch_size,
+            callbacks=callbacks, verbose=args.verbose,
+        )
     return _report(model, xv, yv, names, out, title=f"{args.name} on {args.data}")
 
 
@@ -268,6 +280,11 @@ def build_parser():
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default="runs/train", help="run folder (resumes if it holds an interrupted run)")
     s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    s.add_argument(
+        "--distribute", default=None, choices=("none", "mirrored", "multiworker", "data_parallel"),
+        help="data-parallel training: mirrored (TF, local devices), multiworker (TF, TF_CONFIG), "
+        "data_parallel (JAX devices); --batch-size is then the global batch",
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="evaluate a saved .keras classifier: accuracy and confusion matrix")

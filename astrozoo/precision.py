@@ -5,8 +5,6 @@ the precision *before* building a model. Output heads of astrozoo builders are
 always float32 (``dtype="float32"`` on the last activation).
 """
 
-import keras
-
 _POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -50,6 +48,8 @@ def set_precision(policy="auto"):
             ``"mixed_bfloat16"``. On CPUs prefer ``"mixed_bfloat16"``:
             CPUs have no float16 arithmetic units.
     """
+    import keras  # here, not at module level: `import astrozoo` must not fix the Keras backend
+
     name = resolve_precision(policy)
     keras.config.set_dtype_policy(name)
     return name
@@ -57,4 +57,6 @@ def set_precision(policy="auto"):
 
 def get_precision():
     """Name of the global Keras dtype policy now in force."""
+    import keras
+
     return keras.config.dtype_policy().name

@@ -1,0 +1,197 @@
+"""One benchmark measurement in a fresh process (Keras fixes its backend at import).
+
+``python -m benchmarks._worker '{"impl": "jax", "model": "lenet5", ...}'`` builds
+the model, warms it up, prints ``RESULT {json}`` and then answers commands on
+stdin (see :func:`serve`). ``impl`` is a Keras backend name or ``"pytorch"``
+(the plain PyTorch peer from ``benchmarks/torch_peers.py``).
+"""
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+# Per-model workload: input shape (channels last), classes, batch sizes, steps.
+MODELS = {
+    "lenet5": dict(shape=(28, 28, 1), classes=10, batch=128, steps=469, quick_steps=60, infer_batch=512),
+    "spectra1d": dict(shape=(3776, 1), classes=7, batch=64, steps=120, quick_steps=30, infer_batch=256),
+    "resnet18": dict(shape=(32, 32, 3), classes=10, batch=128, steps=12, quick_steps=3, infer_batch=256),
+    "darknet19": dict(shape=(224, 224, 3), classes=1000, batch=16, steps=4, quick_steps=2, infer_batch=16),
+}
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _data(spec, n, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, *spec["shape"]), dtype=np.float32)
+    y = rng.integers(0, spec["classes"], size=n).astype("int32")
+    return x, y
+
+
+def build_keras_model(name, spec):
+    import astrozoo.applications as apps
+
+    kwargs = dict(input_shape=spec["shape"], classes=spec["classes"], classifier_activation=None)
+    if name == "resnet18":
+        kwargs["small_inputs"] = True
+    return getattr(apps, name)(**kwargs)
+
+
+class KerasSession:
+    """A built and compiled astrozoo model; ``train()``/``infer()`` time one pass each."""
+
+    def __init__(self, cfg):
+        import numpy as np
+
+        from astrozoo import backend as azb
+
+        azb.configure_threads(cfg.get("threads"))  # before the frameworks load
+
+        import keras
+
+        if cfg.get("precision"):
+            import astrozoo
+
+            astrozoo.set_precision(cfg["precision"])
+        self.keras = keras
+        self.spec = spec = MODELS[cfg["model"]]
+        self.batch, self.steps = spec["batch"], cfg["steps"]
+        self.model = model = build_keras_model(cfg["model"], spec)
+        from astrozoo.applications.flops import count_flops
+
+        compile_kw = azb.fit_defaults(
+            jit_compile=cfg.get("jit_compile", "auto"), steps_per_execution=cfg.get("steps_per_execution")
+        )
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            **compile_kw,
+        )
+        self.meta = dict(
+            flops_per_image=count_flops(model),
+            params=model.count_params(),
+            trainable_params=sum(int(np.prod(w.shape)) for w in model.trainable_weights),
+            compile=_jsonable(compile_kw),
+            backend=keras.backend.backend(),
+        )
+        self.x, self.y = _data(spec, self.steps * self.batch)
+        self.ib = spec["infer_batch"]
+        self.xi, _ = _data(spec, self.ib * max(1, cfg.get("infer_batches", 4)), seed=1)
+
+    def train(self):
+        t0 = time.perf_counter()
+        self.model.fit(self.x, self.y, batch_size=self.batch, epochs=1, verbose=0, shuffle=False)
+        return self.steps * self.batch / (time.perf_counter() - t0)
+
+    def infer(self):
+        t0 = time.perf_counter()
+        self.model.predict(self.xi, batch_size=self.ib, verbose=0)
+        return len(self.xi) / (time.perf_counter() - t0)
+
+
+class TorchSession:
+    """The plain PyTorch peer, trained with the textbook loop."""
+
+    def __init__(self, cfg):
+        import torch
+
+        from benchmarks import torch_peers
+
+        if cfg.get("threads"):
+            torch.set_num_threads(int(cfg["threads"]))
+        self.torch = torch
+        self.spec = spec = MODELS[cfg["model"]]
+        self.batch, self.steps = spec["batch"], cfg["steps"]
+        torch.manual_seed(0)
+        self.model = torch_peers.build(cfg["model"], spec["shape"], spec["classes"])
+        trainable, params = torch_peers.count_params(self.model)
+        self.meta = dict(params=params, trainable_params=trainable, threads=torch.get_num_threads())
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+
+        def to_torch(x):
+            # Channels-last arrays to PyTorch's channels-first layout, once, before timing.
+            return torch.from_numpy(x).movedim(-1, 1).contiguous()
+
+        x, y = _data(spec, self.steps * self.batch)
+        self.x, self.y = to_torch(x), torch.from_numpy(y).long()
+        self.ib = spec["infer_batch"]
+        xi, _ = _data(spec, self.ib * max(1, cfg.get("infer_batches", 4)), seed=1)
+        self.xi = to_torch(xi)
+
+    def train(self):
+        F = self.torch.nn.functional
+        b = self.batch
+        self.model.train()
+        t0 = time.perf_counter()
+        for i in range(self.steps):
+            xb, yb = self.x[i * b : (i + 1) * b], self.y[i * b : (i + 1) * b]
+            self.opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(self.model(xb), yb)
+            loss.backward()
+            self.opt.step()
+        float(loss)
+        return self.steps * b / (time.perf_counter() - t0)
+
+    def infer(self):
+        self.model.eval()
+        t0 = time.perf_counter()
+        with self.torch.inference_mode():
+            for i in range(0, len(self.xi), self.ib):
+                self.model(self.xi[i : i + self.ib])
+        return len(self.xi) / (time.perf_counter() - t0)
+
+
+def serve(cfg):
+    """Answer one JSON command per stdin line: ``train``, ``infer`` or ``exit``.
+
+    The runner interleaves the commands of all workers, so that the load of a
+    shared machine drifts over every implementation alike.
+    """
+    t0 = time.perf_counter()
+    session = TorchSession(cfg) if cfg["impl"] == "pytorch" else KerasSession(cfg)
+    meta = dict(session.meta, impl=cfg["impl"], model=cfg["model"], setup_s=time.perf_counter() - t0)
+    # Warm-up: tracing, compilation, allocator growth.
+    if cfg.get("train", True):
+        t1 = time.perf_counter()
+        session.train()
+        meta["train_warmup_s"] = time.perf_counter() - t1
+    if cfg.get("infer", True):
+        session.infer()
+    _reply(meta)
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "train":
+            _reply(dict(train_img_s=session.train()))
+        elif cmd == "infer":
+            _reply(dict(infer_img_s=session.infer()))
+        elif cmd == "exit":
+            _reply(dict(peak_rss_mb=_peak_rss_mb()))
+            return
+        else:
+            _reply(dict(error=f"unknown command {cmd!r}"))
+
+
+def _reply(d):
+    print("RESULT " + json.dumps(d), flush=True)
+
+
+def _jsonable(d):
+    return {k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in d.items()}
+
+
+def main(argv=None):
+    cfg = json.loads((argv or sys.argv[1:])[0])
+    if cfg["impl"] != "pytorch" and os.environ.get("KERAS_BACKEND") != cfg["impl"]:
+        raise SystemExit(f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r} but impl={cfg['impl']!r}")
+    serve(cfg)
+
+
+if __name__ == "__main__":
+    main()
