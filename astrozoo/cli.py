@@ -118,7 +118,10 @@ def _flops(model):
         from astrozoo.applications.flops import count_flops
     except ImportError:
         return None
-    return int(count_flops(model))
+    try:
+        return int(count_flops(model))
+    except (TypeError, ValueError):  # subclassed models have no layer graph to count
+        return None
 
 
 def _prepare_out(out, resume_ok=True):

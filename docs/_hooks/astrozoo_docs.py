@@ -63,37 +63,14 @@ def _registry():
 
 
 def count_flops(model):
-    """Floating-point operations of one forward pass at batch size 1 (TensorFlow profiler).
+    """FLOPs per example from :func:`astrozoo.applications.flops.count_flops`; ``None`` when
+    the model has no graph to walk (subclassed generative models) or unknown input sizes."""
+    from astrozoo.applications.flops import count_flops as library_count_flops
 
-    A multiply-add counts as two operations. ``None`` when the model has
-    unknown input dimensions or the backend is not TensorFlow.
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
+    try:
+        return library_count_flops(model)
+    except (TypeError, ValueError):
         return None
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    inputs = getattr(model, "inputs", None)
-    if not inputs:  # subclassed models (VAE, GAN, DDPM) have no symbolic inputs
-        return None
-    shapes = [tuple(t.shape[1:]) for t in inputs]
-    if any(d is None for s in shapes for d in s):
-        return None
-    specs = [tf.TensorSpec((1, *s), t.dtype) for s, t in zip(shapes, inputs)]
-
-    @tf.function
-    def forward(*xs):
-        return model(xs[0] if len(xs) == 1 else list(xs), training=False)
-
-    frozen = convert_variables_to_constants_v2(forward.get_concrete_function(*specs))
-    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    opts["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(
-        graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op", options=opts
-    )
-    return int(profile.total_float_ops)
 
 
 @functools.lru_cache(maxsize=None)
