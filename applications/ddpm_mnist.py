@@ -26,6 +26,7 @@ from astrozoo.applications import ddpm
 from astrozoo.datasets import read_idx
 from astrozoo.evaluation import quality_table, sample_grid, train_reference_classifier
 from astrozoo.utils import require_shared_data
+from astrozoo.callbacks import TimeBudget
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--quick", action="store_true", help="about a minute on 2 CPU cores")
@@ -45,24 +46,6 @@ out = pathlib.Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 keras.utils.set_random_seed(args.seed)
 
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stop training after `minutes` of wall time (checked after every batch)."""
-
-    def __init__(self, minutes):
-        super().__init__()
-        self.seconds = None if minutes is None else 60.0 * minutes
-        self.epochs_done = 0
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs_done = epoch + 1
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.seconds is not None and time.time() - self.start > self.seconds:
-            self.model.stop_training = True
 
 # %% [markdown]
 # ## Data (images in [-1, 1]) and the noise schedule

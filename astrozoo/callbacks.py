@@ -89,3 +89,31 @@ def plot_history(history, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training once ``minutes`` of wall time have passed (checked after every batch).
+
+    ``epochs_done`` tells how many epochs finished, so that a script can report
+    the training it really got on a slow or shared machine. ``minutes=None``
+    never stops.
+    """
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.epochs_done = 0
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        if self.seconds is not None and time.time() - self.start > self.seconds:
+            self.model.stop_training = True
