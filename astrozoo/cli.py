@@ -27,7 +27,7 @@ def load_arrays(spec, data_dir=None, seed=0):
     import numpy as np
 
     if spec == "digits":
-        from astrozoo.datasets import load_digits_28
+        from astrozoo.datasets import from_arrays, load_digits_28
 
         (xt, yt), (xv, yv) = load_digits_28(seed=seed)
         return (xt, yt), (xv, yv), [str(i) for i in range(10)]
@@ -139,6 +139,7 @@ def cmd_train(args):
 
     from astrozoo.applications import get_model
     from astrozoo.callbacks import AtomicModelCheckpoint, TrainingCurves
+    from astrozoo.datasets import from_arrays
 
     info = get_model(args.name)
     if info.task not in ("image_classification", "spectrum_classification"):
@@ -175,10 +176,9 @@ def cmd_train(args):
             AtomicModelCheckpoint(out / "model.keras"),
             TrainingCurves(out / "curves.png", csv_path=out / "log.csv"),
         ]
-        model.fit(
-            xt, yt, validation_data=(xv, yv), epochs=args.epochs, batch_size=args.batch_size,
-            callbacks=callbacks, verbose=args.verbose,
-        )
+        train = from_arrays(xt, yt, batch_size=args.batch_size, seed=args.seed)
+        val = from_arrays(xv, yv, batch_size=args.batch_size, shuffle=False)
+        model.fit(train, validation_data=val, epochs=args.epochs, callbacks=callbacks, verbose=args.verbose)
     return _report(model, xv, yv, names, out, title=f"{args.name} on {args.data}")
 
 
@@ -234,7 +234,7 @@ def cmd_demo(args):
 
     from astrozoo.applications import lenet5
     from astrozoo.callbacks import plot_history
-    from astrozoo.datasets import load_digits_28
+    from astrozoo.datasets import from_arrays, load_digits_28
 
     t0 = time.perf_counter()
     out = _fresh_dir(args.out)
@@ -247,7 +247,8 @@ def cmd_demo(args):
     )
     model = lenet5(input_shape=(28, 28, 1), classes=10)
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    hist = model.fit(xt, yt, epochs=args.epochs, batch_size=32, validation_split=0.0, verbose=2 if args.verbose else 0)
+    hist = model.fit(from_arrays(xt, yt, batch_size=32, seed=args.seed), epochs=args.epochs,
+                     verbose=2 if args.verbose else 0)
     plot_history(hist.history, out / "training_curves.png")
     cm = _report(model, xv, yv, [str(i) for i in range(10)], out, title="LeNet-5 on sklearn digits")
     model.save(out / "lenet5_digits.keras")

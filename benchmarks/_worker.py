@@ -82,12 +82,25 @@ class KerasSession:
             backend=keras.backend.backend(),
         )
         self.x, self.y = _data(spec, self.steps * self.batch)
+        # "dataset" (default): astrozoo.datasets.from_arrays, the recommended feed;
+        # "numpy": model.fit(x, y), whose tf.data autotuner stalls at epoch ends.
+        self.feed = cfg.get("feed", "dataset")
+        if self.feed not in ("dataset", "numpy"):
+            raise ValueError(f"feed must be 'dataset' or 'numpy', got {self.feed!r}")
+        self.meta["feed"] = self.feed
+        if self.feed == "dataset":
+            from astrozoo.datasets import from_arrays
+
+            self.ds = from_arrays(self.x, self.y, batch_size=self.batch, shuffle=False)
         self.ib = spec["infer_batch"]
         self.xi, _ = _data(spec, self.ib * max(1, cfg.get("infer_batches", 4)), seed=1)
 
     def train(self):
         t0 = time.perf_counter()
-        self.model.fit(self.x, self.y, batch_size=self.batch, epochs=1, verbose=0, shuffle=False)
+        if self.feed == "dataset":
+            self.model.fit(self.ds, epochs=1, verbose=0)
+        else:
+            self.model.fit(self.x, self.y, batch_size=self.batch, epochs=1, verbose=0, shuffle=False)
         return self.steps * self.batch / (time.perf_counter() - t0)
 
     def infer(self):

@@ -16,7 +16,8 @@ is called too and its result stored under ``"plugins"``.
 Implementation specs (``--impls``) are ``pytorch`` or a Keras backend name with
 optional compile settings, e.g. ``tensorflow:jit_compile=false`` or
 ``jax:steps_per_execution=8,threads=1``; without settings a backend runs with
-``astrozoo.backend.fit_defaults()`` (astrozoo's recommended configuration).
+``astrozoo.backend.fit_defaults()`` (astrozoo's recommended configuration), fed by
+``astrozoo.datasets.from_arrays``; ``tensorflow:feed=numpy`` feeds ``fit`` NumPy arrays instead.
 """
 
 import argparse

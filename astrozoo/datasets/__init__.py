@@ -8,6 +8,7 @@ normalisation of the builder it pairs with (``list_datasets()`` says which).
 from astrozoo.datasets import augment
 from astrozoo.datasets._common import RESCALE_MODES, CorruptFilesWarning
 from astrozoo.datasets._idx import read_idx
+from astrozoo.datasets.arrays import from_arrays
 from astrozoo.datasets.asirra import asirra
 from astrozoo.datasets.cifar10 import cifar10
 from astrozoo.datasets.coco import coco, read_coco_index
@@ -30,6 +31,7 @@ __all__ = [
     "CorruptFilesWarning",
     "DatasetInfo",
     "DetectionAugmenter",
+    "from_arrays",
     "get_dataset",
     "gz2",
     "gz_rings",

@@ -308,7 +308,7 @@ def finalize(
     import keras
     import tensorflow as tf
 
-    from astrozoo.datasets._common import rescale_images
+    from astrozoo.datasets._common import prefetch, rescale_images
 
     def to_output(e):
         boxes = tf.reshape(tf.cast(e["boxes"], tf.float32), [-1, 4])
@@ -342,7 +342,7 @@ def finalize(
             shapes[1]["id"] = []
             values[1]["id"] = ""
         ds = ds.padded_batch(batch_size, padded_shapes=shapes, padding_values=values)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetch(ds)
 
 
 def build_pipeline(

@@ -109,7 +109,7 @@ def spectra(x, y=None, batch_size=32, shuffle=False, seed=None, cache=False, aug
         from astrozoo.datasets.augment import augment_images
 
         ds = augment_images(ds, augment, seed=seed, batched=batch_size is not None)
-    return ds.prefetch(C.AUTOTUNE)
+    return C.prefetch(ds)
 
 
 # --------------------------------------------------------------------------- MILES

@@ -205,7 +205,7 @@ def voc_cutouts(
     else:
         boost, expected_share = 1.0, None
     num_classes = len(class_names)
-    from astrozoo.datasets._common import rescale_images
+    from astrozoo.datasets._common import prefetch, rescale_images
 
     if cache:
         base = base.cache(cache if isinstance(cache, str) else "")
@@ -241,7 +241,7 @@ def voc_cutouts(
         ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
     if batch_size is not None:
         ds = ds.batch(batch_size)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ds = prefetch(ds)
     if with_info:
         info = {
             "class_names": tuple(class_names) + ("background",),
