@@ -67,6 +67,7 @@ def run(quick=False, rounds=None, train_steps=None):
 
     import astrozoo.datasets as D
     from astrozoo.datasets import augment as AUG
+    from astrozoo.datasets._common import prefetch
 
     per_class = 128 if quick else 1000
     rounds = rounds or (2 if quick else 5)
@@ -90,7 +91,7 @@ def run(quick=False, rounds=None, train_steps=None):
             ds = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
             ds = ds.shuffle(n, seed=0).batch(BATCH)
             ds = AUG.augment_images(ds, transform, seed=0, num_parallel_calls=parallel)
-            ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).prefetch(tf.data.AUTOTUNE)
+            ds = prefetch(ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)))  # the loaders' options
             for _ in ds.take(1):  # fill the cache, start the threads
                 pass
             return ds
