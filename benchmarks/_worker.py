@@ -83,7 +83,7 @@ class KerasSession:
         )
         self.x, self.y = _data(spec, self.steps * self.batch)
         # "dataset" (default): astrozoo.datasets.from_arrays, the recommended feed;
-        # "numpy": model.fit(x, y), whose tf.data autotuner stalls at epoch ends.
+        # "numpy": fit(x, y) / predict(x), whose tf.data autotuner stalls at epoch ends.
         self.feed = cfg.get("feed", "dataset")
         if self.feed not in ("dataset", "numpy"):
             raise ValueError(f"feed must be 'dataset' or 'numpy', got {self.feed!r}")
@@ -94,6 +94,8 @@ class KerasSession:
             self.ds = from_arrays(self.x, self.y, batch_size=self.batch, shuffle=False)
         self.ib = spec["infer_batch"]
         self.xi, _ = _data(spec, self.ib * max(1, cfg.get("infer_batches", 4)), seed=1)
+        if self.feed == "dataset":
+            self.dsi = from_arrays(self.xi, batch_size=self.ib, shuffle=False)
 
     def train(self):
         t0 = time.perf_counter()
@@ -105,7 +107,10 @@ class KerasSession:
 
     def infer(self):
         t0 = time.perf_counter()
-        self.model.predict(self.xi, batch_size=self.ib, verbose=0)
+        if self.feed == "dataset":
+            self.model.predict(self.dsi, verbose=0)
+        else:
+            self.model.predict(self.xi, batch_size=self.ib, verbose=0)
         return len(self.xi) / (time.perf_counter() - t0)
 
 
