@@ -39,6 +39,7 @@ import tensorflow as tf  # noqa: E402
 
 import astrozoo  # noqa: E402
 from astrozoo import applications, evaluation  # noqa: E402
+from astrozoo.datasets import pipeline_options  # noqa: E402
 from astrozoo.datasets.augment import augment_images, get_preset  # noqa: E402
 from astrozoo.datasets.cifar10 import CLASS_NAMES as CIFAR_CLASSES  # noqa: E402
 from astrozoo.datasets.cifar10 import load_cifar10_files  # noqa: E402
@@ -85,7 +86,7 @@ def pipeline(images, labels, training):
         ds = ds.shuffle(len(labels), seed=args.seed)
         ds = augment_images(ds, get_preset("asirra"), seed=args.seed)
     ds = ds.map(lambda x, y: ((tf.cast(x, tf.float32) - 100.0) / 155.0, y))
-    return ds.batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(args.batch_size).prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
 
 
 if args.data_dir:

@@ -42,6 +42,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from astrozoo.datasets import pipeline_options  # noqa: E402
 from astrozoo.io import cianna  # noqa: E402
 from astrozoo.utils import require_shared_data  # noqa: E402
 
@@ -178,7 +179,8 @@ def batches(x, y, batch_size=32):
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=args.seed)
-    return ds.batch(batch_size).map(lambda a, b: (flip(a, training=True), b)).prefetch(2)
+    ds = ds.batch(batch_size).map(lambda a, b: (flip(a, training=True), b)).prefetch(2)
+    return ds.with_options(pipeline_options())
 
 
 model.compile(

@@ -39,6 +39,7 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from astrozoo import applications, transfer  # noqa: E402
+from astrozoo.datasets import from_arrays, pipeline_options  # noqa: E402
 from astrozoo.evaluation import occlusion_map, plot_occlusion  # noqa: E402
 from astrozoo.utils import require_shared_data  # noqa: E402
 
@@ -144,7 +145,8 @@ def augment(x):
 
 def train_dataset(x, y, seed):
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.map(lambda a, b: (augment(a), b), num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH).prefetch(2)
+    ds = ds.map(lambda a, b: (augment(a), b), num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH).prefetch(2)
+    return ds.with_options(pipeline_options())  # no autotuner: it stalls every epoch end (docs/performance.md)
 
 
 def predict_tta(model, x):
@@ -206,6 +208,7 @@ else:
         .map(lambda a, b: (cifar_aug(a), b), num_parallel_calls=tf.data.AUTOTUNE)
         .batch(128)
         .prefetch(2)
+        .with_options(pipeline_options())
     )
     backbone = applications.resnet18(include_top=False, input_shape=(32, 32, 3))
     cifar_model = transfer.build_finetune_model(backbone, "classifier", classes=10)
@@ -214,7 +217,8 @@ else:
     cifar_model.compile(
         keras.optimizers.AdamW(schedule, weight_decay=5e-4), "sparse_categorical_crossentropy", metrics=["accuracy"]
     )
-    hist_c = cifar_model.fit(ds_c, validation_data=(xv_c, yv_c), epochs=PRETRAIN_EPOCHS, verbose=2)
+    val_c = from_arrays(xv_c, yv_c, batch_size=256, shuffle=False)
+    hist_c = cifar_model.fit(ds_c, validation_data=val_c, epochs=PRETRAIN_EPOCHS, verbose=2)
     backbone.save_weights(pretrained_path, overwrite=True)
     pretrain_info = {
         "epochs": PRETRAIN_EPOCHS,
@@ -248,7 +252,7 @@ def finetuned_classifier(seed):
         train_dataset(x_tr, y_tr, seed),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        validation_data=(x_te, y_te),
+        validation_data=from_arrays(x_te, y_te, batch_size=256, shuffle=False),
         head_epochs=HEAD_EPOCHS,
         head_learning_rate=1e-3,
         finetune_epochs=FT_EPOCHS,
@@ -266,7 +270,8 @@ def scratch_classifier(seed):
     model = transfer.build_finetune_model(new_backbone(), "classifier", classes=2, dropout=0.3)
     model.compile(keras.optimizers.AdamW(1e-3, weight_decay=0.05), "sparse_categorical_crossentropy", metrics=["accuracy"])
     hist = model.fit(
-        train_dataset(x_tr, y_tr, seed), validation_data=(x_te, y_te), epochs=HEAD_EPOCHS + FT_EPOCHS, verbose=0
+        train_dataset(x_tr, y_tr, seed), validation_data=from_arrays(x_te, y_te, batch_size=256, shuffle=False),
+        epochs=HEAD_EPOCHS + FT_EPOCHS, verbose=0,
     )
     return model, hist.history
 

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from astrozoo.applications import unet
-from astrozoo.datasets import read_idx
+from astrozoo.datasets import pipeline_options, read_idx
 from astrozoo.evaluation import sample_grid
 from astrozoo.utils import require_shared_data
 from astrozoo.callbacks import TimeBudget
@@ -66,6 +66,7 @@ train_ds = (
     .map(lambda c: (c + args.sigma * tf.random.normal(tf.shape(c)), c), num_parallel_calls=tf.data.AUTOTUNE)
     .batch(64)
     .prefetch(tf.data.AUTOTUNE)
+    .with_options(pipeline_options())
 )
 
 # %% [markdown]

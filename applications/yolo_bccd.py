@@ -29,6 +29,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from astrozoo.applications import kmeans_priors, mean_best_iou, yolo_cianna  # noqa: E402
+from astrozoo.datasets import pipeline_options  # noqa: E402
 from astrozoo.evaluation import voc_map  # noqa: E402
 from astrozoo.utils import require_shared_data  # noqa: E402
 
@@ -168,6 +169,7 @@ train_ds = (
     tf.data.Dataset.from_generator(train_generator, output_signature=signature)
     .batch(args.batch_size, drop_remainder=True)
     .prefetch(2)
+    .with_options(pipeline_options())
 )
 steps_per_epoch = len(x_train) // args.batch_size
 

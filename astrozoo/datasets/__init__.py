@@ -6,7 +6,7 @@ normalisation of the builder it pairs with (``list_datasets()`` says which).
 """
 
 from astrozoo.datasets import augment
-from astrozoo.datasets._common import RESCALE_MODES, CorruptFilesWarning
+from astrozoo.datasets._common import RESCALE_MODES, CorruptFilesWarning, pipeline_options
 from astrozoo.datasets._idx import read_idx
 from astrozoo.datasets.arrays import from_arrays
 from astrozoo.datasets.asirra import asirra
@@ -43,6 +43,7 @@ __all__ = [
     "miles",
     "mnist",
     "parse_voc_xml",
+    "pipeline_options",
     "preprocess_spectra",
     "read_coco_index",
     "read_idx",
