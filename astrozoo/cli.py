@@ -27,7 +27,7 @@ def load_arrays(spec, data_dir=None, seed=0):
     import numpy as np
 
     if spec == "digits":
-        from astrozoo.datasets import from_arrays, load_digits_28
+        from astrozoo.datasets import load_digits_28
 
         (xt, yt), (xv, yv) = load_digits_28(seed=seed)
         return (xt, yt), (xv, yv), [str(i) for i in range(10)]

@@ -88,13 +88,12 @@ class KerasSession:
         if self.feed not in ("dataset", "numpy"):
             raise ValueError(f"feed must be 'dataset' or 'numpy', got {self.feed!r}")
         self.meta["feed"] = self.feed
+        self.ib = spec["infer_batch"]
+        self.xi, _ = _data(spec, self.ib * max(1, cfg.get("infer_batches", 4)), seed=1)
         if self.feed == "dataset":
             from astrozoo.datasets import from_arrays
 
             self.ds = from_arrays(self.x, self.y, batch_size=self.batch, shuffle=False)
-        self.ib = spec["infer_batch"]
-        self.xi, _ = _data(spec, self.ib * max(1, cfg.get("infer_batches", 4)), seed=1)
-        if self.feed == "dataset":
             self.dsi = from_arrays(self.xi, batch_size=self.ib, shuffle=False)
 
     def train(self):

@@ -7,7 +7,7 @@ from astrozoo.datasets import _common as C
 
 
 def from_arrays(x, y=None, *, batch_size=32, shuffle=True, seed=None, sample_weight=None, drop_remainder=False,
-                augment=None):
+                augment=None, cache=False):
     """``model.fit``-ready batches from NumPy arrays (what ``fit(x, y)`` does, without its stalls).
 
     ``model.fit(x, y)`` on arrays builds a ``tf.data`` pipeline whose autotuner
@@ -26,6 +26,8 @@ def from_arrays(x, y=None, *, batch_size=32, shuffle=True, seed=None, sample_wei
         drop_remainder: drop the last, smaller batch.
         augment: optional Albumentations transform or callable applied to ``x``
             batch by batch (see :func:`astrozoo.datasets.augment.augment_images`).
+        cache: ``True`` (memory) or a ``tf.data`` cache file name; ``False`` (default)
+            reads straight from the arrays.
 
     Returns:
         A ``tf.data.Dataset`` of ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches.
@@ -50,12 +52,5 @@ def from_arrays(x, y=None, *, batch_size=32, shuffle=True, seed=None, sample_wei
     if n == 0:
         raise ValueError("`x` is empty: there is nothing to batch.")
     ds = tf.data.Dataset.from_tensor_slices(tuple(parts) if len(parts) > 1 else parts[0])
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if batch_size is not None:
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if augment is not None:
-        from astrozoo.datasets.augment import augment_images
-
-        ds = augment_images(ds, augment, seed=seed, batched=batch_size is not None)
-    return C.prefetch(ds)
+    return C.finish(ds, num_examples=n, batch_size=batch_size, shuffle=shuffle, seed=seed, cache=cache,
+                    augment=augment, drop_remainder=drop_remainder, shuffle_buffer=n)

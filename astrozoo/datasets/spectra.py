@@ -96,20 +96,11 @@ def spectra(x, y=None, batch_size=32, shuffle=False, seed=None, cache=False, aug
         if sample_weight.shape != (n,):
             raise ValueError(f"`sample_weight` must have shape ({n},); received {sample_weight.shape}.")
         parts.append(sample_weight)
+    if augment is not None and not callable(augment):
+        raise TypeError(f"`augment` for spectra must be a callable f(spectrum, rng). Received: {augment!r}")
     ds = tf.data.Dataset.from_tensor_slices(tuple(parts) if len(parts) > 1 else parts[0])
-    if cache:
-        ds = ds.cache(cache if isinstance(cache, (str, pathlib.Path)) else "")
-    if shuffle:
-        ds = ds.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-    if batch_size is not None:
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if augment is not None:
-        if not callable(augment):
-            raise TypeError(f"`augment` for spectra must be a callable f(spectrum, rng). Received: {augment!r}")
-        from astrozoo.datasets.augment import augment_images
-
-        ds = augment_images(ds, augment, seed=seed, batched=batch_size is not None)
-    return C.prefetch(ds)
+    return C.finish(ds, num_examples=n, batch_size=batch_size, shuffle=shuffle, seed=seed, cache=cache,
+                    augment=augment, drop_remainder=drop_remainder, shuffle_buffer=max(n, 1))
 
 
 # --------------------------------------------------------------------------- MILES
