@@ -149,9 +149,15 @@ def train_dataset(x, y, seed):
     return ds.with_options(pipeline_options())  # no autotuner: it stalls every epoch end (docs/performance.md)
 
 
+def dihedral_views(x):
+    """The 8 flips/rotations of a batch of square images."""
+    return [np.ascontiguousarray(np.rot90(np.flip(x, 2) if f else x, k, axes=(1, 2))) for f in (0, 1) for k in range(4)]
+
+
 def predict_tta(model, x):
-    views = [np.rot90(np.flip(x, 2) if f else x, k, axes=(1, 2)) for f in (0, 1) for k in range(4)]
-    return np.mean([model.predict(np.ascontiguousarray(v), batch_size=256, verbose=0) for v in views], axis=0)
+    """The model's outputs averaged over the 8 symmetries."""
+    return np.mean([model.predict(from_arrays(v, batch_size=256, shuffle=False), verbose=0) for v in dihedral_views(x)],
+                   axis=0)
 
 
 # %% [markdown]
@@ -362,8 +368,7 @@ if "baselines" not in SKIP:
     backbone = new_backbone()
     backbone.load_weights(pretrained_path)
     pooled = keras.Model(backbone.input, keras.layers.GlobalAveragePooling2D()(backbone.output))
-    views = [np.ascontiguousarray(np.rot90(np.flip(gx, 2) if f else gx, k, axes=(1, 2))) for f in (0, 1) for k in range(4)]
-    probe_features = np.mean([pooled.predict(v, batch_size=256, verbose=0) for v in views], axis=0)
+    probe_features = predict_tta(pooled, gx)
     baselines["linear_probe"] = logistic_baseline(probe_features)
     baselines["radial_profile"] = logistic_baseline(radial_profiles(x_gz))
     for name, b in baselines.items():
