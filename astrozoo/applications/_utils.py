@@ -186,3 +186,15 @@ def activation_layer(activation, name):
     if activation == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=0.1, name=name)
     return keras.layers.Activation(activation, name=name)
+
+
+def deserialize_members(config, *names):
+    """A copy of ``config`` with the serialized Keras objects under ``names`` rebuilt (``None`` stays ``None``).
+
+    For the ``from_config`` of models that hold other models (encoder, decoder, backbone...).
+    """
+    config = dict(config)
+    for name in names:
+        if config.get(name) is not None:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+    return config

@@ -114,10 +114,7 @@ class Autoencoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return cls(**_utils.deserialize_members(config, "encoder", "decoder"))
 
 
 def kl_divergence(z_mean, z_log_var):
@@ -236,10 +233,7 @@ class VAE(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return cls(**_utils.deserialize_members(config, "encoder", "decoder"))
 
 
 @register_model(

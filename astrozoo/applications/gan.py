@@ -223,10 +223,7 @@ class GAN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
-        return cls(**config)
+        return cls(**_utils.deserialize_members(config, "generator", "discriminator"))
 
     # -------------------------------------------------------------- losses
     def _d_loss_from_logits(self, real_logits, fake_logits):

@@ -230,11 +230,7 @@ class YoloCianna(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        if config.get("prediction_decoder") is not None:
-            config["prediction_decoder"] = keras.saving.deserialize_keras_object(config["prediction_decoder"])
-        return cls(**config)
+        return cls(**_utils.deserialize_members(config, "backbone", "prediction_decoder"))
 
 
 @register_model(
