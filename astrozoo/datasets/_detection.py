@@ -154,7 +154,9 @@ def report_index(index, name):
 def check_common_args(split, batch_size, image_size, bounding_box_format, rescale, max_boxes):
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"`batch_size` should be a positive integer or None. Received: batch_size={batch_size!r}")
-    image_size = normalize_image_size(image_size)
+    from astrozoo.datasets._common import check_image_size
+
+    image_size = check_image_size(image_size)
     formats = (
         "xyxy",
         "yxyx",
@@ -175,22 +177,6 @@ def check_common_args(split, batch_size, image_size, bounding_box_format, rescal
     if max_boxes is not None and (not isinstance(max_boxes, int) or max_boxes < 1):
         raise ValueError(f"`max_boxes` should be a positive integer or None. Received: max_boxes={max_boxes!r}")
     return image_size
-
-
-def normalize_image_size(image_size):
-    if image_size is None:
-        return None
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
-    try:
-        h, w = (int(v) for v in image_size)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`image_size` should be an int or a (height, width) pair. Received: image_size={image_size!r}"
-        ) from None
-    if h < 1 or w < 1:
-        raise ValueError(f"`image_size` should be positive. Received: image_size={image_size!r}")
-    return (h, w)
 
 
 def index_to_records(index):

@@ -161,9 +161,10 @@ def voc_cutouts(
     """
     import tensorflow as tf
 
+    from astrozoo.datasets._common import check_image_size
     from astrozoo.datasets.voc import _is_tfds_name, _tfds_voc, read_voc_index
 
-    cutout = _detection.normalize_image_size(cutout_size)
+    cutout = check_image_size(cutout_size)
     if cutout is None:
         raise ValueError("`cutout_size` is required.")
     if not 0.0 <= background_fraction < 1.0:
