@@ -79,6 +79,14 @@ class DatFormatError(ValueError):
 # --------------------------------------------------------------------------------------
 
 
+class _Record:
+    """What every layer record has: its activation name, stored as a C string."""
+
+    @property
+    def activation(self):
+        return _cstr(self.activation_raw)
+
+
 @dataclasses.dataclass
 class YoloSettings:
     """The YOLO settings a ``C`` record with activation ``YOLO`` carries.
@@ -102,7 +110,7 @@ class YoloSettings:
 
 
 @dataclasses.dataclass
-class ConvRecord:
+class ConvRecord(_Record):
     """A ``C`` record: convolution (``int_padding > 0`` is a transposed convolution)."""
 
     offset: int
@@ -121,16 +129,12 @@ class ConvRecord:
     kind = "C"
 
     @property
-    def activation(self):
-        return _cstr(self.activation_raw)
-
-    @property
     def nb_params(self):
         return int(self.weights.size)
 
 
 @dataclasses.dataclass
-class PoolRecord:
+class PoolRecord(_Record):
     """A ``P`` record: max or average pooling (``global_pool=1``: over the whole map)."""
 
     offset: int
@@ -147,15 +151,11 @@ class PoolRecord:
     def pool_type(self):
         return _cstr(self.pool_type_raw)
 
-    @property
-    def activation(self):
-        return _cstr(self.activation_raw)
-
     nb_params = 0
 
 
 @dataclasses.dataclass
-class NormRecord:
+class NormRecord(_Record):
     """An ``N`` record: CIANNA group normalisation, one gamma/beta per group."""
 
     offset: int
@@ -172,16 +172,12 @@ class NormRecord:
         return _cstr(self.norm_type_raw)
 
     @property
-    def activation(self):
-        return _cstr(self.activation_raw)
-
-    @property
     def nb_params(self):
         return int(self.gamma.size + self.beta.size)
 
 
 @dataclasses.dataclass
-class DenseRecord:
+class DenseRecord(_Record):
     """A ``D`` record: fully connected layer; ``weights`` is (in_size, nb_neurons + 1)."""
 
     offset: int
@@ -191,10 +187,6 @@ class DenseRecord:
     activation_raw: bytes
     weights: np.ndarray
     kind = "D"
-
-    @property
-    def activation(self):
-        return _cstr(self.activation_raw)
 
     @property
     def nb_params(self):
