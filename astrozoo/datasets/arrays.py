@@ -12,7 +12,7 @@ def from_arrays(x, y=None, *, batch_size=32, shuffle=True, seed=None, sample_wei
 
     ``model.fit(x, y)`` on arrays builds a ``tf.data`` pipeline whose autotuner
     makes every epoch boundary wait up to ~10 s on a busy CPU; this pipeline has
-    it off (:func:`astrozoo.datasets._common.pipeline_options`), which made
+    it off (:func:`astrozoo.datasets.pipeline_options`), which made
     ResNet-18 training on CIFAR-sized batches 1.5x faster per epoch here
     (docs/performance.md).
 
