@@ -22,6 +22,11 @@ MODELS = {
 }
 
 
+def model_spec(cfg):
+    """The model's entry of MODELS, with ``batch``/``infer_batch`` taken from ``cfg`` where given (GPU runs)."""
+    return {**MODELS[cfg["model"]], **{k: int(cfg[k]) for k in ("batch", "infer_batch") if k in cfg}}
+
+
 def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -61,7 +66,7 @@ class KerasSession:
 
             astrozoo.set_precision(cfg["precision"])
         self.keras = keras
-        self.spec = spec = MODELS[cfg["model"]]
+        self.spec = spec = model_spec(cfg)
         self.batch, self.steps = spec["batch"], cfg["steps"]
         self.model = model = build_keras_model(cfg["model"], spec)
         from astrozoo.applications.flops import count_flops
@@ -124,23 +129,33 @@ class TorchSession:
         if cfg.get("threads"):
             torch.set_num_threads(int(cfg["threads"]))
         self.torch = torch
-        self.spec = spec = MODELS[cfg["model"]]
+        self.spec = spec = model_spec(cfg)
         self.batch, self.steps = spec["batch"], cfg["steps"]
+        self.device = torch.device(cfg.get("device", "cpu"))
+        # amp=True: float16 autocast with a gradient scaler, PyTorch's mixed precision on a GPU.
+        self.amp = bool(cfg.get("amp", False))
+        if self.amp and self.device.type != "cuda":
+            raise ValueError("amp=True needs device=cuda")
         torch.manual_seed(0)
-        self.model = torch_peers.build(cfg["model"], spec["shape"], spec["classes"])
+        self.model = torch_peers.build(cfg["model"], spec["shape"], spec["classes"]).to(self.device)
         trainable, params = torch_peers.count_params(self.model)
-        self.meta = dict(params=params, trainable_params=trainable, threads=torch.get_num_threads())
+        self.meta = dict(params=params, trainable_params=trainable, threads=torch.get_num_threads(),
+                         device=str(self.device), amp=self.amp)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
         def to_torch(x):
             # Channels-last arrays to PyTorch's channels-first layout, once, before timing.
-            return torch.from_numpy(x).movedim(-1, 1).contiguous()
+            return torch.from_numpy(x).movedim(-1, 1).contiguous().to(self.device)
 
         x, y = _data(spec, self.steps * self.batch)
-        self.x, self.y = to_torch(x), torch.from_numpy(y).long()
+        self.x, self.y = to_torch(x), torch.from_numpy(y).long().to(self.device)
         self.ib = spec["infer_batch"]
         xi, _ = _data(spec, self.ib * max(1, cfg.get("infer_batches", 4)), seed=1)
         self.xi = to_torch(xi)
+
+    def _autocast(self):
+        return self.torch.autocast("cuda", dtype=self.torch.float16, enabled=self.amp)
 
     def train(self):
         F = self.torch.nn.functional
@@ -150,18 +165,22 @@ class TorchSession:
         for i in range(self.steps):
             xb, yb = self.x[i * b : (i + 1) * b], self.y[i * b : (i + 1) * b]
             self.opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(self.model(xb), yb)
-            loss.backward()
-            self.opt.step()
-        float(loss)
+            with self._autocast():
+                loss = F.cross_entropy(self.model(xb), yb)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        float(loss)  # waits for the GPU
         return self.steps * b / (time.perf_counter() - t0)
 
     def infer(self):
         self.model.eval()
         t0 = time.perf_counter()
-        with self.torch.inference_mode():
+        with self.torch.inference_mode(), self._autocast():
             for i in range(0, len(self.xi), self.ib):
                 self.model(self.xi[i : i + self.ib])
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize()
         return len(self.xi) / (time.perf_counter() - t0)
 
 

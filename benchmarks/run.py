@@ -137,15 +137,19 @@ print("RESULT " + json.dumps(out))
     return {"gflops": max(per_lib.values()), "per_library": per_lib, "n": n}
 
 
-def bench_model(model, impls, quick, repeats, log):
-    """Interleaved rounds of all implementations of one model."""
-    spec = MODELS[model]
-    steps = spec["quick_steps"] if quick else spec["steps"]
+def bench_model(model, impls, quick, repeats, log, sizes=None):
+    """Interleaved rounds of all implementations of one model.
+
+    ``sizes`` overrides the model's ``batch``, ``infer_batch`` and ``steps`` (GPU runs).
+    """
+    spec = {**MODELS[model], **(sizes or {})}
+    steps = spec["steps"] if sizes and "steps" in sizes else spec["quick_steps"] if quick else spec["steps"]
+    sizes = {k: spec[k] for k in ("batch", "infer_batch")}
     workers = {}
     result = {"model": model, "input_shape": spec["shape"], "batch": spec["batch"], "steps_per_round": steps}
     try:
         for label, (impl, extra) in impls.items():
-            cfg = dict(impl=impl, model=model, steps=steps, **{k: v for k, v in extra.items() if k != "env"})
+            cfg = {"impl": impl, "model": model, "steps": steps, **sizes, **{k: v for k, v in extra.items() if k != "env"}}
             t0 = time.perf_counter()
             workers[label] = Worker(label, cfg, extra.get("env"))
             log(f"  {model}: {label} ready in {time.perf_counter() - t0:.0f}s")
@@ -229,25 +233,64 @@ def run_plugins(quick, only, log):
     return out
 
 
-def gpu_precision(quick, log):
-    """float32 vs mixed_float16 training throughput on a GPU; skipped without one."""
-    if "tensorflow" in sys.modules:  # already loaded here: ask it directly
-        n = [len(sys.modules["tensorflow"].config.list_physical_devices("GPU"))]
-    else:  # keep the runner free of TensorFlow: ask a child process
-        code = "import tensorflow as tf, json; print('RESULT ' + json.dumps(len(tf.config.list_physical_devices('GPU'))))"
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-        n = [json.loads(l[7:]) for l in res.stdout.splitlines() if l.startswith("RESULT ")]
-    if not n or n[0] == 0:
-        msg = "skipped: no GPU visible to TensorFlow on this machine"
+# Batches sized for a data-centre GPU, so that a step is not all launch overhead.
+GPU_SIZES = {
+    "resnet18": dict(batch=256, infer_batch=1024, steps=40),
+    "darknet19": dict(batch=64, infer_batch=128, steps=20),
+}
+_GPU_PROBES = {
+    "tensorflow": "import tensorflow as tf; n = len(tf.config.list_physical_devices('GPU'))",
+    "jax": "import jax; n = sum(d.platform == 'gpu' for d in jax.devices())",
+    "torch": "import torch; n = torch.cuda.device_count()",
+}
+
+
+def gpus_seen(backend):
+    """How many GPUs ``backend`` sees, asked in a child process (0 if it is not installed)."""
+    if importlib.util.find_spec(backend) is None:
+        return 0
+    code = _GPU_PROBES[backend] + "; import json; print('RESULT ' + json.dumps(n))"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    n = [json.loads(line[7:]) for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+    return n[0] if n else 0
+
+
+def gpu_precision(quick, log, backends=KERAS_BACKENDS, repeats=3, models=tuple(GPU_SIZES)):
+    """float32 vs mixed precision training and inference on a GPU, for each Keras backend that sees one.
+
+    The peer is plain PyTorch on the same GPU, in float32 and with float16
+    autocast (AMP). Skipped when no backend sees a GPU.
+    """
+    seen = {b: gpus_seen(b) for b in backends}
+    log(f"gpu-precision: GPUs seen per backend {seen}")
+    use = [b for b in backends if seen[b]]
+    if not use:
+        msg = f"skipped: no GPU visible to {', '.join(backends)} on this machine"
         log(f"gpu-precision: {msg}")
         return {"skipped": msg}
-    out = {}
-    for model in ("resnet18", "darknet19"):
-        impls = {p: ("tensorflow", {"precision": p}) for p in ("float32", "mixed_float16")}
-        out[model] = bench_model(model, impls, quick, 3, log)
-        r = out[model]["results"]
-        out[model]["mixed_over_float32_train"] = r["mixed_float16"]["train_img_s"] / r["float32"]["train_img_s"]
+    impls = {}
+    if gpus_seen("torch"):
+        impls["pytorch"] = ("pytorch", {"device": "cuda"})
+        impls["pytorch:amp"] = ("pytorch", {"device": "cuda", "amp": True})
+    for b in use:
+        # feed=dataset needs tf.data; without TensorFlow Keras gets the NumPy arrays.
+        feed = {} if importlib.util.find_spec("tensorflow") else {"feed": "numpy"}
+        for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
+            impls[f"{b}:{policy}"] = (b, {"precision": policy, **feed})
+    out = {"backends": use}
+    for model in models:
+        sizes = GPU_SIZES[model]
+        if quick:
+            sizes = dict(sizes, steps=max(sizes["steps"] // 2, 5))
+        out[model] = res = bench_model(model, impls, quick, repeats, log, sizes=sizes)
+        r = res["results"]
+        for b in use:
+            for policy in ("mixed_float16", "mixed_bfloat16"):
+                for what in ("train", "infer"):
+                    res[f"{b}:{policy}_over_float32_{what}"] = (
+                        r[f"{b}:{policy}"][f"{what}_img_s"] / r[f"{b}:float32"][f"{what}_img_s"]
+                    )
     return out
 
 
@@ -279,7 +322,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 5, 3 with --quick)")
     parser.add_argument("--json", default=None, help="write the results there (never overwrites: add --force)")
     parser.add_argument("--force", action="store_true", help="overwrite --json if it exists (or was written by this run)")
-    parser.add_argument("--gpu-precision", action="store_true", help="only the float32 vs mixed_float16 GPU benchmark")
+    parser.add_argument("--gpu-precision", action="store_true", help="only the float32 vs mixed precision GPU benchmark (resnet18, darknet19; --only picks one)")
     parser.add_argument("--no-plugins", action="store_true", help="skip benchmarks/bench_*.py")
     args, _ = parser.parse_known_args(argv)
 
@@ -300,7 +343,10 @@ def main(argv=None):
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if args.gpu_precision:
-        report["gpu_precision"] = gpu_precision(args.quick, log)
+        models = [m for m in GPU_SIZES if not only or m in only]
+        report["gpu_precision"] = gp = gpu_precision(args.quick, log, repeats=args.repeats or 3, models=models)
+        if "skipped" not in gp:
+            print(format_table([gp[m] for m in models], None))
         _finish(report, args)
         return report
 

@@ -111,11 +111,21 @@ def test_runner_end_to_end(tmp_path):
 
 
 def test_gpu_precision_reports_skipped_without_gpu():
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
+    if any(run.gpus_seen(b) for b in run.KERAS_BACKENDS):
         pytest.skip("a GPU is present: the real benchmark would run (python -m benchmarks.run --gpu-precision)")
     logs = []
-    out = run.gpu_precision(quick=True, log=logs.append)
-    assert out == {"skipped": "skipped: no GPU visible to TensorFlow on this machine"}
-    assert logs and "skipped" in logs[0]
+    out = run.gpu_precision(quick=True, log=logs.append, backends=("tensorflow",))
+    assert out == {"skipped": "skipped: no GPU visible to tensorflow on this machine"}
+    assert any("skipped" in line for line in logs)
+
+
+def test_gpu_sizes_reach_the_workers():
+    from benchmarks._worker import TorchSession, model_spec
+
+    spec = model_spec({"model": "resnet18", "batch": 4, "infer_batch": 3})
+    assert (spec["batch"], spec["infer_batch"], spec["shape"]) == (4, 3, MODELS["resnet18"]["shape"])
+    session = TorchSession({"model": "resnet18", "steps": 2, "batch": 4, "infer_batch": 3})
+    assert session.x.shape[0] == 8 and session.xi.shape[0] == 12  # steps * batch, 4 inference batches
+    assert session.train() > 0 and session.infer() > 0
+    with pytest.raises(ValueError, match="amp=True needs device=cuda"):
+        TorchSession({"model": "lenet5", "steps": 1, "amp": True})
