@@ -9,18 +9,28 @@ _POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def _gpu_compute_capability():
-    """Highest (major, minor) compute capability of a visible GPU, or None."""
+    """Highest (major, minor) compute capability of a GPU seen by the running Keras backend, or None."""
     try:
-        import tensorflow as tf
+        import keras
 
-        best = None
-        for gpu in tf.config.list_physical_devices("GPU"):
-            details = tf.config.experimental.get_device_details(gpu)
-            cc = details.get("compute_capability")
-            if cc is not None and (best is None or tuple(cc) > best):
-                best = tuple(cc)
-        return best
-    except Exception:  # no TensorFlow or no GPU runtime
+        backend = keras.config.backend()
+        if backend == "jax":
+            import jax
+
+            caps = [d.compute_capability for d in jax.devices() if d.platform == "gpu"]
+            caps = [tuple(int(v) for v in str(c).split(".")[:2]) for c in caps]
+        elif backend == "torch":
+            import torch
+
+            caps = [tuple(torch.cuda.get_device_capability(i)) for i in range(torch.cuda.device_count())]
+        else:
+            import tensorflow as tf
+
+            caps = [tf.config.experimental.get_device_details(g).get("compute_capability")
+                    for g in tf.config.list_physical_devices("GPU")]
+            caps = [tuple(c) for c in caps if c is not None]
+        return max(caps) if caps else None
+    except Exception:  # no GPU runtime, or a device without a compute capability
         return None
 
 

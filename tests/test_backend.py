@@ -76,6 +76,10 @@ def test_fit_defaults_compile_and_train():
 def test_recommended_and_threads():
     r = backend.recommended()
     assert r["backend"] in ("tensorflow", "jax", "torch") and "jit_compile" in r["compile"]
+    assert r["precision"] == "float32"
+    g = backend.recommended("gpu")
+    assert g["backend"] in ("tensorflow", "jax", "torch") and g["compile"]["steps_per_execution"] >= 1
+    assert g["precision"] in ("mixed_float16", "mixed_bfloat16", "float32")
     with pytest.raises(ValueError, match="device must be"):
         backend.recommended("tpu")
     with pytest.raises(ValueError, match="threads must be >= 1"):
