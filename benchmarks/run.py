@@ -270,7 +270,7 @@ def gpu_precision(quick, log, backends=KERAS_BACKENDS, repeats=3, models=tuple(G
         log(f"gpu-precision: {msg}")
         return {"skipped": msg}
     impls = {}
-    if gpus_seen("torch"):
+    if seen["torch"] if "torch" in seen else gpus_seen("torch"):
         impls["pytorch"] = ("pytorch", {"device": "cuda"})
         impls["pytorch:amp"] = ("pytorch", {"device": "cuda", "amp": True})
     for b in use:
@@ -344,6 +344,8 @@ def main(argv=None):
     }
     if args.gpu_precision:
         models = [m for m in GPU_SIZES if not only or m in only]
+        if not models:
+            parser.error(f"--gpu-precision benchmarks {tuple(GPU_SIZES)}; --only {sorted(only)} names none of them.")
         report["gpu_precision"] = gp = gpu_precision(args.quick, log, repeats=args.repeats or 3, models=models)
         if "skipped" not in gp:
             print(format_table([gp[m] for m in models], None))
