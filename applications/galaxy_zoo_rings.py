@@ -116,10 +116,14 @@ if QUICK:
     train_idx, test_idx = train_idx[::4], test_idx[::2]
 
 
+def center_crop(x, crop):
+    """The central ``crop`` x ``crop`` pixels of a batch of square images, as float32."""
+    off = (x.shape[1] - crop) // 2
+    return x[:, off : off + crop, off : off + crop].astype("float32")
+
+
 def crop_resize(x):
-    off = (x.shape[1] - CROP) // 2
-    x = tf.image.resize(x[:, off : off + CROP, off : off + CROP].astype("float32") / 255.0, (SIZE, SIZE), antialias=True)
-    return x.numpy()
+    return tf.image.resize(center_crop(x, CROP) / 255.0, (SIZE, SIZE), antialias=True).numpy()
 
 
 gx = crop_resize(x_gz)
@@ -322,9 +326,7 @@ from astrozoo.io import cianna  # noqa: E402
 ASIRRA_EPOCHS = args.asirra_epochs or (2 if QUICK else 30)
 if not {"asirra", "asirra_scratch"} <= SKIP:
     asirra_dat = cianna.read_dat(data_path("cianna", "arch2_res128_err1.76_ms89.dat"))
-    off = (x_gz.shape[1] - args.asirra_crop) // 2
-    x_asirra = x_gz[:, off : off + args.asirra_crop, off : off + args.asirra_crop].astype("float32")
-    x_asirra = cianna.preprocess(tf.image.resize(x_asirra, (128, 128)).numpy())
+    x_asirra = cianna.preprocess(tf.image.resize(center_crop(x_gz, args.asirra_crop), (128, 128)).numpy())
 
 
 def asirra_backbone():

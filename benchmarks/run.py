@@ -142,14 +142,15 @@ def bench_model(model, impls, quick, repeats, log, sizes=None):
 
     ``sizes`` overrides the model's ``batch``, ``infer_batch`` and ``steps`` (GPU runs).
     """
-    spec = {**MODELS[model], **(sizes or {})}
-    steps = spec["steps"] if sizes and "steps" in sizes else spec["quick_steps"] if quick else spec["steps"]
-    sizes = {k: spec[k] for k in ("batch", "infer_batch")}
+    sizes = sizes or {}
+    spec = {**MODELS[model], **sizes}
+    steps = spec["quick_steps"] if quick and "steps" not in sizes else spec["steps"]
+    batches = {k: spec[k] for k in ("batch", "infer_batch")}
     workers = {}
     result = {"model": model, "input_shape": spec["shape"], "batch": spec["batch"], "steps_per_round": steps}
     try:
         for label, (impl, extra) in impls.items():
-            cfg = {"impl": impl, "model": model, "steps": steps, **sizes, **{k: v for k, v in extra.items() if k != "env"}}
+            cfg = {"impl": impl, "model": model, "steps": steps, **batches, **{k: v for k, v in extra.items() if k != "env"}}
             t0 = time.perf_counter()
             workers[label] = Worker(label, cfg, extra.get("env"))
             log(f"  {model}: {label} ready in {time.perf_counter() - t0:.0f}s")
